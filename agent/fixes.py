@@ -1,0 +1,424 @@
+"""The ``Fix`` value and the epoch assembler that turns sentences into fixes.
+
+A receiver reports each navigation epoch as a burst of sentences (GGA, RMC,
+GSA, VTG, ...) that share one UTC time of day. ``FixAssembler`` groups the
+burst by that time, judges validity the way gpsd does, and emits at most one
+``Fix`` per epoch. It is pure: no clock, no I/O; sentences in, fixes out.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from typing import Any, Final
+
+from agent import nmea
+
+__all__ = ["AssemblerStats", "Fix", "FixAssembler", "InvalidFixError", "format_time", "parse_time"]
+
+UTC: Final = dt.UTC
+DAY_MS: Final = 86_400_000
+# GPS broadcasts the week number in 10 bits, so it wraps every 1024 weeks;
+# receivers with stale firmware then report dates 1024 weeks in the past.
+GPS_WEEK_ROLLOVER: Final = dt.timedelta(weeks=1024)
+
+
+class InvalidFixError(ValueError):
+    """A Fix field is missing, of the wrong type or out of range."""
+
+
+def format_time(time: dt.datetime) -> str:
+    """``2019-04-06T12:00:01.000Z``: UTC, milliseconds, as gpsd and our wire use."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S.") + f"{time.microsecond // 1000:03d}Z"
+
+
+def parse_time(text: str) -> dt.datetime:
+    """Inverse of :func:`format_time`; also accepts whole seconds and ``+00:00``."""
+    if not isinstance(text, str) or not text.endswith(("Z", "+00:00")):
+        raise InvalidFixError(f"time must be an ISO 8601 UTC string ending in Z, got {text!r}")
+    try:
+        parsed = dt.datetime.fromisoformat(text[:-1] if text.endswith("Z") else text)
+    except ValueError:
+        raise InvalidFixError(f"time is not ISO 8601: {text!r}") from None
+    return parsed.replace(tzinfo=UTC)
+
+
+_ZERO: Final = dt.timedelta(0)
+_REAL: Final = (float, int)
+
+
+def _check(name: str, value: Any, low: float, high: float) -> None:
+    # type() rather than isinstance(): bool is an int but never a coordinate.
+    if type(value) not in _REAL or not low <= value <= high:  # also rejects NaN
+        if type(value) not in _REAL:
+            raise InvalidFixError(f"{name} must be a number, got {value!r}")
+        raise InvalidFixError(f"{name} must be within [{low:g}, {high:g}], got {value!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class Fix:
+    """One position fix: what the receiver knew at one UTC instant.
+
+    Optional fields are None when the receiver did not report them; they are
+    then absent from the JSON form rather than null.
+    """
+
+    time: dt.datetime  # UTC, aware, millisecond resolution
+    lat: float  # degrees, north positive
+    lon: float  # degrees, east positive
+    alt: float | None = None  # metres above mean sea level
+    speed: float | None = None  # metres per second over ground
+    track: float | None = None  # degrees true, [0, 360)
+    mode: int = 2  # 2 = 2D, 3 = 3D
+    hdop: float | None = None
+    sats: int | None = None  # satellites used
+
+    def __post_init__(self) -> None:
+        # Written out flat: one Fix is built per epoch on the hot path.
+        time = self.time
+        if type(time) is not dt.datetime or time.utcoffset() != _ZERO:
+            raise InvalidFixError(f"time must be an aware UTC datetime, got {time!r}")
+        _check("lat", self.lat, -90.0, 90.0)
+        _check("lon", self.lon, -180.0, 180.0)
+        if self.alt is not None:
+            _check("alt", self.alt, -1_000.0, 100_000.0)
+        if self.speed is not None:
+            _check("speed", self.speed, 0.0, 1_000.0)
+        if self.track is not None:
+            _check("track", self.track, 0.0, 360.0)
+        if self.hdop is not None:
+            _check("hdop", self.hdop, 0.0, 100.0)
+        if type(self.mode) is not int or self.mode not in (2, 3):
+            raise InvalidFixError(f"mode must be 2 or 3, got {self.mode!r}")
+        sats = self.sats
+        if sats is not None and (type(sats) is not int or not 0 <= sats <= 255):
+            raise InvalidFixError(f"sats must be an integer within [0, 255], got {sats!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON object form, as printed by ``activecalls-agent parse``."""
+        out: dict[str, Any] = {"time": format_time(self.time), "lat": self.lat, "lon": self.lon}
+        for name in ("alt", "speed", "track", "mode", "hdop", "sats"):
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = value
+        return out
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), separators=(",", ":"))
+
+    @classmethod
+    def from_dict(cls, obj: Any) -> Fix:
+        """Build from the JSON object form; unknown keys are ignored (the wire
+        adds ``v``, ``unit`` and ``seq``). Raises InvalidFixError."""
+        if not isinstance(obj, dict):
+            raise InvalidFixError(f"a fix must be a JSON object, got {type(obj).__name__}")
+        try:
+            time = parse_time(obj["time"])
+            lat, lon = obj["lat"], obj["lon"]
+        except KeyError as exc:
+            raise InvalidFixError(f"fix lacks {exc.args[0]!r}") from None
+        kwargs = {name: obj[name] for name in _OPTIONAL if name in obj and obj[name] is not None}
+        return cls(time, lat, lon, **kwargs)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Fix:
+        try:
+            return cls.from_dict(json.loads(text))
+        except (ValueError, RecursionError) as exc:
+            if isinstance(exc, InvalidFixError):
+                raise
+            raise InvalidFixError(f"not JSON: {exc}") from None
+
+
+_OPTIONAL: Final = tuple(f.name for f in fields(Fix) if f.name not in ("time", "lat", "lon"))
+
+
+# ---------------------------------------------------------------------------
+# Epoch assembly
+
+
+@dataclass(slots=True)
+class AssemblerStats:
+    epochs: int = 0  # distinct UTC times seen
+    fixes: int = 0
+    no_fix: int = 0  # epochs the receiver itself marked invalid, or without position
+    frozen: int = 0  # epochs whose GGA repeated the previous GGA time
+    undated: int = 0  # valid epochs before any RMC/ZDA date was known
+
+
+class _Epoch:
+    """What one burst of sentences with the same UTC time said.
+
+    No __slots__ on purpose: the defaults are class attributes, so making one
+    (once per epoch, on the hot path) sets a single field.
+    """
+
+    lat: float | None = None
+    lon: float | None = None
+    position_valid = False
+    void = False  # an RMC said 'V'
+    frozen = False
+    date: dt.date | None = None
+    alt: float | None = None
+    sats: int | None = None
+    hdop: float | None = None
+    gsa_hdop: float | None = None
+    speed: float | None = None
+    track: float | None = None
+    vtg_speed: float | None = None
+    vtg_track: float | None = None
+    fix_type: int | None = None
+    last_key = ""
+    emitted = False
+
+    def __init__(self, tod: int) -> None:
+        self.tod = tod
+
+    def position(self, lat: float | None, lon: float | None) -> None:
+        # gpsd keeps the position of the last valid sentence of the cycle.
+        if lat is not None and lon is not None:
+            self.lat, self.lon, self.position_valid = lat, lon, True
+
+
+# Talkers whose GGA describes one constellation only (a Telit modem sends
+# $GPGGA and $GAGGA in one epoch); their low satellite count is no verdict.
+_SINGLE_CONSTELLATION: Final = frozenset({"GA", "GL", "GB", "BD", "GQ", "QZ", "GI"})
+
+
+class FixAssembler:
+    """Group sentences into epochs by UTC time and emit one Fix per valid epoch.
+
+    An epoch is emitted when a sentence with another time arrives, when
+    :meth:`flush` is called at end of stream, or, once learned, as soon as
+    the sentence that closes this receiver's cycle arrives (as gpsd does), so
+    a live fix is not held back for a whole cycle.
+
+    ``week_rollover_reference``: dates before it are moved forward by whole
+    1024-week eras (receivers with stale firmware report dates 19.6 years in
+    the past). Use a date every genuine fix is known to be later than, e.g.
+    the release date of the software; None (the default) keeps dates as sent,
+    which is right for historical recordings.
+    """
+
+    def __init__(self, *, week_rollover_reference: dt.date | None = None, learn_cycle: bool = True) -> None:
+        self.stats = AssemblerStats()
+        self._reference = week_rollover_reference
+        self._learn_cycle = learn_cycle
+        self._epoch: _Epoch | None = None
+        self._date: dt.date | None = None  # last known UTC date ...
+        self._date_tod = 0  # ... and the time of day it was valid at
+        self._last_gga_tod: dict[str, int] = {}
+        self._cycle_end = ""  # key of the sentence that closes a cycle
+        self._end_candidate = ""
+        self._end_votes = 0
+        self._midnight_date: dt.date | None = None  # cache: one datetime per day
+        self._midnight = dt.datetime(1970, 1, 1, tzinfo=UTC)
+
+    def feed(self, sentence: nmea.Sentence) -> tuple[Fix, ...]:
+        """Take one decoded sentence; return the fixes it completed (0 to 2)."""
+        kind = type(sentence)
+        apply = _TIMED.get(kind)
+        if apply is not None:
+            tod = sentence.tod_ms  # type: ignore[union-attr]
+        else:
+            apply = _UNTIMED.get(kind)
+            if apply is None:  # nmea.Other
+                return ()
+            tod = None
+        epoch = self._epoch
+        closed = None
+        if tod is not None and (epoch is None or tod != epoch.tod):
+            if epoch is not None:
+                closed = self._close(epoch)
+            epoch = self._epoch = _Epoch(tod)
+            self.stats.epochs += 1
+        elif epoch is None:
+            return ()  # untimed sentence before the first timed one
+        elif epoch.emitted:
+            # More of a cycle we already reported: the learned end was wrong,
+            # or the receiver repeats itself (frozen). Unlearn.
+            self._cycle_end, self._end_votes = "", 0
+            return ()
+        apply(self, epoch, sentence)
+        key = sentence.talker + kind.__name__
+        epoch.last_key = key
+        if key == self._cycle_end:
+            fix = self._emit(epoch)
+            if fix is not None:
+                return (fix,) if closed is None else (closed, fix)
+        return () if closed is None else (closed,)
+
+    def flush(self) -> tuple[Fix, ...]:
+        """End of stream: emit the epoch still open, if it is a fix."""
+        epoch, self._epoch = self._epoch, None
+        fix = None if epoch is None else self._emit(epoch)
+        return () if fix is None else (fix,)
+
+    # -- applying sentences: one handler per sentence type -----------------
+
+    def _gga(self, e: _Epoch, s: nmea.GGA) -> None:
+        if self._last_gga_tod.get(s.talker) == s.tod_ms:
+            e.frozen = True  # gpsd: a GGA repeating the last GGA time is a stuck receiver
+        self._last_gga_tod[s.talker] = s.tod_ms  # type: ignore[assignment]
+        sats = s.sats
+        few_sats = sats is not None and sats < 3 and s.talker not in _SINGLE_CONSTELLATION
+        if s.quality and not few_sats:
+            e.position(s.lat, s.lon)
+            if s.alt is not None:
+                e.alt = s.alt
+        if sats is not None and (e.sats is None or sats > e.sats):
+            e.sats = sats
+        if s.hdop is not None:
+            e.hdop = s.hdop
+
+    def _rmc(self, e: _Epoch, s: nmea.RMC) -> None:
+        if s.valid and s.mode != "N":
+            e.position(s.lat, s.lon)
+            if s.speed is not None:
+                e.speed = s.speed
+            if s.track is not None:
+                e.track = s.track
+            if s.date is not None:
+                e.date = s.date
+        else:
+            # gpsd ignores the time and date of a 'V' RMC: receivers put
+            # placeholders there (MTK: 1980-01-05).
+            e.void = True
+
+    def _gns(self, e: _Epoch, s: nmea.GNS) -> None:
+        if s.modes.strip("N"):  # one character per constellation, N = no fix
+            e.position(s.lat, s.lon)
+            if s.alt is not None:
+                e.alt = s.alt
+        if s.sats is not None and (e.sats is None or s.sats > e.sats):
+            e.sats = s.sats
+        if s.hdop is not None and e.hdop is None:
+            e.hdop = s.hdop
+
+    def _gll(self, e: _Epoch, s: nmea.GLL) -> None:
+        if s.valid:
+            e.position(s.lat, s.lon)
+
+    def _vtg(self, e: _Epoch, s: nmea.VTG) -> None:
+        if s.valid:
+            if s.speed is not None:
+                e.vtg_speed = s.speed
+            if s.track is not None:
+                e.vtg_track = s.track
+
+    def _gsa(self, e: _Epoch, s: nmea.GSA) -> None:
+        if s.fix_type is not None and (e.fix_type is None or s.fix_type > e.fix_type):
+            e.fix_type = s.fix_type
+        if s.hdop is not None:
+            e.gsa_hdop = s.hdop
+
+    def _gsv(self, e: _Epoch, s: nmea.GSV) -> None:
+        pass  # satellites in view: diagnostics only, not part of a fix
+
+    def _zda(self, e: _Epoch, s: nmea.ZDA) -> None:
+        if s.date is not None:
+            e.date = s.date
+
+    # -- closing epochs ----------------------------------------------------
+
+    def _close(self, epoch: _Epoch) -> Fix | None:
+        """A new time arrived: the epoch is over; learn how cycles end."""
+        if epoch.emitted:
+            return None
+        if self._learn_cycle:
+            key = epoch.last_key
+            if key == self._end_candidate:
+                self._end_votes += 1
+            else:
+                self._end_candidate, self._end_votes = key, 1
+            if self._end_votes >= 3:
+                self._cycle_end = key
+        return self._emit(epoch)
+
+    def _emit(self, e: _Epoch) -> Fix | None:
+        if e.emitted:
+            return None
+        e.emitted = True
+        date = self._epoch_date(e)
+        stats = self.stats
+        if e.frozen:
+            stats.frozen += 1
+            return None
+        lat, lon = e.lat, e.lon
+        if not e.position_valid or e.void or lat is None or lon is None:
+            stats.no_fix += 1
+            return None
+        if not (math.isfinite(lat) and math.isfinite(lon)):
+            stats.no_fix += 1  # minutes >= 60 or degrees out of range
+            return None
+        if date is None:
+            stats.undated += 1
+            return None
+        speed = e.speed if e.speed is not None else e.vtg_speed
+        track = e.track if e.track is not None else e.vtg_track
+        hdop = e.hdop if e.hdop is not None else e.gsa_hdop
+        if e.fix_type == 2 or e.fix_type == 3:
+            mode = e.fix_type
+        else:
+            mode = 3 if e.alt is not None and (e.sats is None or e.sats >= 4) else 2
+        if date != self._midnight_date:
+            self._midnight_date = date
+            self._midnight = dt.datetime(date.year, date.month, date.day, tzinfo=UTC)
+        try:
+            fix = Fix(
+                self._midnight + dt.timedelta(milliseconds=e.tod),
+                round(lat, 9),
+                round(lon, 9),
+                None if e.alt is None else round(e.alt, 3),
+                None if speed is None else round(speed, 3),
+                None if track is None or not 0.0 <= track < 360.0 else track,
+                mode,
+                None if hdop is None or not 0.0 <= hdop <= 100.0 else hdop,
+                e.sats if e.sats is None or e.sats <= 255 else None,
+            )
+        except InvalidFixError:
+            # Altitude or speed out of any plausible range: the receiver's
+            # own fault, and not a fix we can report.
+            stats.no_fix += 1
+            return None
+        stats.fixes += 1
+        return fix
+
+    def _epoch_date(self, e: _Epoch) -> dt.date | None:
+        """The epoch's own date, or the last one known, carried over midnight."""
+        if e.date is not None:
+            date = e.date
+            if self._reference is not None:
+                while date < self._reference:
+                    date += GPS_WEEK_ROLLOVER
+            self._date, self._date_tod = date, e.tod
+            return date
+        if self._date is None:
+            return None
+        date = self._date
+        if e.tod < self._date_tod - DAY_MS // 2:
+            date += dt.timedelta(days=1)  # time wrapped past midnight
+        elif e.tod > self._date_tod + DAY_MS // 2:
+            date -= dt.timedelta(days=1)  # a late sentence from before midnight
+        self._date, self._date_tod = date, e.tod
+        return date
+
+
+_Handler = Callable[[FixAssembler, _Epoch, Any], None]
+# Sentences that carry a UTC time (and so open or continue an epoch) ...
+_TIMED: Final[dict[type, _Handler]] = {
+    nmea.GGA: FixAssembler._gga,
+    nmea.RMC: FixAssembler._rmc,
+    nmea.GNS: FixAssembler._gns,
+    nmea.GLL: FixAssembler._gll,
+    nmea.ZDA: FixAssembler._zda,
+}
+# ... and those that belong to whichever epoch is open.
+_UNTIMED: Final[dict[type, _Handler]] = {
+    nmea.VTG: FixAssembler._vtg,
+    nmea.GSA: FixAssembler._gsa,
+    nmea.GSV: FixAssembler._gsv,
+}
