@@ -40,7 +40,10 @@ def time_of_day_ms(time: dt.datetime) -> int:
 
 
 def _num(value: float | None, decimals: int) -> str:
-    return "" if value is None else f"{value:.{decimals}f}"
+    if value is None:
+        return ""
+    text = f"{value:.{decimals}f}"
+    return text[1:] if text[0] == "-" and not text.strip("-0.") else text  # never "-0.0"
 
 
 def format_fix(
