@@ -1,0 +1,74 @@
+"""The public "active calls" feed's privacy policy: pure, time passed in.
+
+The publishing shell calls, every ``publish_every_s``::
+
+    snap, state = snapshot(policy, state, now, units, incidents, secret)
+    publish(topics.public_units, serialize(snap.units)); save(state.to_json())
+
+``config`` holds the policy value, ``grid`` the projected cells and their
+hysteresis, ``pseudonym`` the keyed tokens, ``state`` what is carried between
+snapshots, ``policy`` the function itself and ``feed`` the bytes and the table.
+``docs/privacy.md`` is the threat model.
+"""
+
+from collector.public.config import (
+    DEFAULT_CATEGORIES,
+    DEFAULT_SUPPRESS_KEYWORDS,
+    DEFAULT_SUPPRESSED,
+    PublicConfigError,
+    PublicPolicy,
+    PublicPolicyError,
+    UnitsMode,
+    normalize_type,
+)
+from collector.public.feed import format_table, serialize
+from collector.public.grid import Cell, Grid, grid_for, next_cell, utm_epsg
+from collector.public.policy import (
+    CALL_STATUSES,
+    PUBLIC_UNIT_STATUSES,
+    Snapshot,
+    UnitInput,
+    calls_as_of,
+    floor_minute,
+    format_minute,
+    position_at,
+    snapshot,
+    units_as_of,
+)
+from collector.public.pseudonym import MIN_SECRET_BYTES, PseudonymSecretError, call_token, check_secret, unit_pseudonym
+from collector.public.state import PublicState, PublicStateError
+
+__all__ = [
+    "CALL_STATUSES",
+    "DEFAULT_CATEGORIES",
+    "DEFAULT_SUPPRESSED",
+    "DEFAULT_SUPPRESS_KEYWORDS",
+    "MIN_SECRET_BYTES",
+    "PUBLIC_UNIT_STATUSES",
+    "Cell",
+    "Grid",
+    "PseudonymSecretError",
+    "PublicConfigError",
+    "PublicPolicy",
+    "PublicPolicyError",
+    "PublicState",
+    "PublicStateError",
+    "Snapshot",
+    "UnitInput",
+    "UnitsMode",
+    "call_token",
+    "calls_as_of",
+    "check_secret",
+    "floor_minute",
+    "format_minute",
+    "format_table",
+    "grid_for",
+    "next_cell",
+    "normalize_type",
+    "position_at",
+    "serialize",
+    "snapshot",
+    "unit_pseudonym",
+    "units_as_of",
+    "utm_epsg",
+]
