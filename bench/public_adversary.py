@@ -15,7 +15,8 @@ see only the published unit snapshots estimate where each car is *now*:
 It prints the median error of each (metres and in cells) over every shown car
 at every snapshot, the best of them against the target of cell/3, the worst
 unit's best median, and two hindsight reconstructions of the tracks (the
-delay removed: where was the car at the published time) for scale.
+delay removed: where was the car at the published time) for scale; then the
+same fleet published without the delay, as the baseline, and the ratio.
 
     python bench/public_adversary.py [UNITS] [HOURS] [SEED]
 """
@@ -359,7 +360,7 @@ def measure(units: int = 30, hours: float = 24.0, seed: int = 1, policy: PublicP
             shown_calls.append((grid.project(lat, lon), props["status"], (opened_at - DAY).total_seconds()))
         as_of = dt.datetime.strptime(snap.units["as_of"], "%Y-%m-%dT%H:%MZ").replace(tzinfo=dt.UTC) - DAY
         as_of_s = as_of.total_seconds()
-        if as_of_s >= 0:  # one UTC day of snapshots: the pseudonyms hold all of it
+        if 0 <= as_of_s < 86400:  # one UTC day of snapshots: the pseudonyms hold all of it
             for feature in snap.units["features"]:
                 token = feature["properties"]["unit"]
                 lon, lat = feature["geometry"]["coordinates"]
@@ -407,7 +408,16 @@ def main() -> None:
     units = int(sys.argv[1]) if len(sys.argv) > 1 else 30
     hours = float(sys.argv[2]) if len(sys.argv) > 2 else 24.0
     seed = int(sys.argv[3]) if len(sys.argv) > 3 else 1
-    print(measure(units, hours, seed).report())
+    result = measure(units, hours, seed)
+    print(result.report())
+    # Baseline, same fleet and seed: the grid alone, no delay.
+    baseline = measure(units, hours, seed, PublicPolicy(centre=CENTRE, unit_delay_s=0))
+    _, best = result.best
+    base_name, base = baseline.best
+    print(
+        f"baseline without the delay: best {base_name} {base:.0f} m = {base / baseline.cell_m:.2f} cell; "
+        f"with it: {best:.0f} m, ratio {best / base:.1f}"
+    )
 
 
 if __name__ == "__main__":

@@ -171,19 +171,19 @@ class PublicPolicy:
     the grid never moves).
     """
 
-    unit_delay_s: int = 900
-    call_delay_s: int = 600
-    cell_m: float = 500.0
-    hysteresis_m: float | None = None
-    epsg: int | None = None
-    centre: tuple[float, float] | None = None
+    unit_delay_s: int = 900  # units are shown as they were this long ago
+    call_delay_s: int = 600  # a call is shown this long after it opened, at the earliest
+    cell_m: float = 500.0  # side of the square grid cells
+    hysteresis_m: float | None = None  # how far inside another cell before a unit's cell moves
+    epsg: int | None = None  # projected CRS of the grid, e.g. 27700
+    centre: tuple[float, float] | None = None  # (lat, lon) whose UTM zone is the grid's CRS
     units: UnitsMode = UnitsMode.PSEUDONYMS
-    linger_s: int = 1800
-    stale_s: int = 900
-    categories: Mapping[str, str] = field(default_factory=lambda: DEFAULT_CATEGORIES)
-    suppressed: frozenset[str] = DEFAULT_SUPPRESSED
-    suppress_keywords: tuple[str, ...] = DEFAULT_SUPPRESS_KEYWORDS
-    unknown_category: str | None = "other"
+    linger_s: int = 1800  # a closed call stays (as closed) this long
+    stale_s: int = 900  # a unit whose last fix is older than this at the shown time is not shown
+    categories: Mapping[str, str] = field(default_factory=lambda: DEFAULT_CATEGORIES)  # CAD type -> category
+    suppressed: frozenset[str] = DEFAULT_SUPPRESSED  # categories never shown
+    suppress_keywords: tuple[str, ...] = DEFAULT_SUPPRESS_KEYWORDS  # unknown types containing one are suppressed
+    unknown_category: str | None = "other"  # category of types missing from the table
 
     def __post_init__(self) -> None:
         _check_int("unit_delay_s", self.unit_delay_s, 0, 7 * 86400)
@@ -210,6 +210,8 @@ class PublicPolicy:
         object.__setattr__(self, "categories", _checked_table(self.categories))
         object.__setattr__(self, "suppressed", _checked_names("suppressed", self.suppressed))
         object.__setattr__(self, "suppress_keywords", _checked_keywords(self.suppress_keywords))
+        if self.unknown_category == "":  # how a config file (TOML has no null) says "suppress unknown types"
+            object.__setattr__(self, "unknown_category", None)
         if self.unknown_category is not None:
             _check_category("unknown_category", self.unknown_category)
 

@@ -279,6 +279,7 @@ def test_defaults_and_tuning() -> None:
     assert tuned.category("loose-horse") == "animal"
     assert tuned.category("domestic") is None  # not in this table: unknown, and unknown is suppressed here
     assert PublicPolicy(epsg=27700, cell_m=1000, hysteresis_m=0).hysteresis == 0.0
+    assert PublicPolicy(unknown_category="").category("Loose Horse") is None
 
 
 def test_secrets_and_clocks_are_checked() -> None:
