@@ -35,7 +35,17 @@ from dataclasses import dataclass, field, replace
 
 from agent.fixes import Fix
 from agent.wire import DutyStatus, Incident, IncidentStatus
-from collector.public import Grid, PublicPolicy, PublicState, UnitInput, grid_for, snapshot, unit_pseudonym, utm_epsg
+from collector.public import (
+    Grid,
+    PublicPolicy,
+    PublicState,
+    UnitInput,
+    grid_for,
+    parse_minute,
+    snapshot,
+    unit_pseudonym,
+    utm_epsg,
+)
 
 SECRET = b"adversary-bench-secret-0123456789abcdef"
 CENTRE = (53.235, -1.421)  # Chesterfield, Derbyshire
@@ -356,10 +366,9 @@ def measure(units: int = 30, hours: float = 24.0, seed: int = 1, policy: PublicP
         for feature in snap.calls["features"]:
             lon, lat = feature["geometry"]["coordinates"]
             props = feature["properties"]
-            opened_at = dt.datetime.strptime(props["opened"], "%Y-%m-%dT%H:%MZ").replace(tzinfo=dt.UTC)
-            shown_calls.append((grid.project(lat, lon), props["status"], (opened_at - DAY).total_seconds()))
-        as_of = dt.datetime.strptime(snap.units["as_of"], "%Y-%m-%dT%H:%MZ").replace(tzinfo=dt.UTC) - DAY
-        as_of_s = as_of.total_seconds()
+            opened_s = (parse_minute(props["opened"]) - DAY).total_seconds()
+            shown_calls.append((grid.project(lat, lon), props["status"], opened_s))
+        as_of_s = (parse_minute(snap.units["as_of"]) - DAY).total_seconds()
         if 0 <= as_of_s < 86400:  # one UTC day of snapshots: the pseudonyms hold all of it
             for feature in snap.units["features"]:
                 token = feature["properties"]["unit"]

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from collector.public import CALL_STATUSES, PUBLIC_UNIT_STATUSES, Grid, PublicPolicy, UnitsMode
+from collector.public import parse_minute as _parse_minute
 
 MINUTE_PATTERN = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\dZ")
 TOKEN_PATTERN = re.compile(r"[a-z2-7]{8}")
@@ -25,7 +26,7 @@ CALL_KEYS = {"call", "category", "status", "opened"}
 
 def parse_minute(text: object) -> dt.datetime:
     assert isinstance(text, str) and MINUTE_PATTERN.fullmatch(text), f"not a time to the minute: {text!r}"
-    return dt.datetime.strptime(text, "%Y-%m-%dT%H:%MZ").replace(tzinfo=dt.UTC)
+    return _parse_minute(text)
 
 
 def _check_collection(doc: Mapping[str, Any], now: dt.datetime, delay_s: int, policy: PublicPolicy) -> dt.datetime:

@@ -1,9 +1,17 @@
 """The public "active calls" feed's privacy policy: pure, time passed in.
 
-The publishing shell calls, every ``publish_every_s``::
+A publishing shell, every ``publish_every_s``::
 
+    now = datetime.now(UTC)
+    t = units_as_of(policy, now)   # ask the store for each unit's last fix at or before t
+    units = [UnitInput(unit, status_now, (last_fix,), assigned_incident_or_None), ...]   # every known unit
     snap, state = snapshot(policy, state, now, units, incidents, secret)
-    publish(topics.public_units, serialize(snap.units)); save(state.to_json())
+    serialize(snap.units), serialize(snap.calls)   # the bytes of the topics and the files
+    state.to_json()                                 # saved privately; PublicState.from_json() at start
+
+``incidents`` are the collector's ``agent.wire.Incident`` values, closed ones
+included for as long as it keeps them; ``secret`` is the pseudonym secret
+file's bytes. ``format_table(snap.units, snap.calls)`` is the preview.
 
 ``config`` holds the policy value, ``grid`` the projected cells and their
 hysteresis, ``pseudonym`` the keyed tokens, ``state`` what is carried between
@@ -31,6 +39,7 @@ from collector.public.policy import (
     calls_as_of,
     floor_minute,
     format_minute,
+    parse_minute,
     position_at,
     snapshot,
     units_as_of,
@@ -65,6 +74,7 @@ __all__ = [
     "grid_for",
     "next_cell",
     "normalize_type",
+    "parse_minute",
     "position_at",
     "serialize",
     "snapshot",

@@ -43,11 +43,17 @@ __all__ = [
     "position_at",
     "floor_minute",
     "format_minute",
+    "parse_minute",
     "PUBLIC_UNIT_STATUSES",
     "CALL_STATUSES",
+    "MAX_OBSERVATION_GAP_S",
 ]
 
-_MINUTE: Final = dt.timedelta(minutes=1)
+# The duty statuses in the state are only a record of the past if nothing was
+# missed: after a longer gap between snapshots (the service was down), what a
+# unit did in the gap is unknown, and it is hidden until observed for a delay
+# (else a car that went off duty during the gap would be shown as available).
+MAX_OBSERVATION_GAP_S: Final = 300
 # Unavailable units (meal break, off duty, at the station) are never shown.
 PUBLIC_UNIT_STATUSES: Final = tuple(s for s in DutyStatus if s is not DutyStatus.UNAVAILABLE)
 CALL_STATUSES: Final = ("open", "attending", "closed")
@@ -87,6 +93,11 @@ def format_minute(t: dt.datetime) -> str:
     return t.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%MZ")
 
 
+def parse_minute(text: str) -> dt.datetime:
+    """Inverse of :func:`format_minute`; raises ValueError on anything else."""
+    return dt.datetime.strptime(text, "%Y-%m-%dT%H:%MZ").replace(tzinfo=dt.UTC)
+
+
 def units_as_of(policy: PublicPolicy, now: dt.datetime) -> dt.datetime:
     """The time the unit snapshot shows: the shell's store is asked for fixes up to it."""
     return floor_minute(now - dt.timedelta(seconds=policy.unit_delay_s))
@@ -115,12 +126,12 @@ def _observe(
     duty: tuple[DutyObservation, ...], seen: DutyObservation, horizon: dt.datetime
 ) -> tuple[DutyObservation, ...]:
     """Append ``seen`` if it changes anything; forget what no snapshot can still ask about."""
-    if duty and (duty[-1].status, duty[-1].incidents) == (seen.status, seen.incidents):
-        pass
-    elif duty and seen.since < duty[-1].since:  # the shell's clock stepped back: keep the log ordered
-        duty = (*duty, replace(seen, since=duty[-1].since))
-    else:
-        duty = (*duty, seen)
+    last = duty[-1] if duty else None
+    if last is None:
+        duty = (seen,)
+    elif (last.status, last.incidents) != (seen.status, seen.incidents):
+        # max(): should the shell's clock step back, the log stays ordered.
+        duty = (*duty, replace(seen, since=max(seen.since, last.since)))
     keep_from = max(0, bisect.bisect_right(duty, horizon, key=lambda o: o.since) - 1)
     return duty[keep_from:]
 
@@ -171,6 +182,8 @@ def snapshot(
     if grid is not None and (state.epsg, state.cell_m) != (grid.epsg, grid.cell_m):
         # Cells and anchors of another grid mean nothing on this one.
         memories = {unit: replace(m, cell=None, anchor=None) for unit, m in memories.items()}
+    if state.observed_at is None or abs((now - state.observed_at).total_seconds()) > MAX_OBSERVATION_GAP_S:
+        memories = {unit: replace(m, duty=()) for unit, m in memories.items()}
 
     categories = {i.id: policy.category(i.type) for i in incident_list}
     assigned: dict[str, set[str]] = {}
@@ -216,6 +229,7 @@ def snapshot(
         cell_m=grid.cell_m if grid is not None else state.cell_m,
         units=new_memories,
         closed_seen=closed_seen,
+        observed_at=now,
     )
     units_doc = _collection(
         units_time, policy.unit_delay_s, policy.cell_m, _unit_features(policy, shown, units_time, secret)

@@ -79,6 +79,7 @@ class PublicState:
     cell_m: float | None = None  # the cell size the remembered cells and anchors are in
     units: Mapping[str, UnitMemory] = field(default_factory=lambda: MappingProxyType({}))
     closed_seen: Mapping[str, dt.datetime] = field(default_factory=lambda: MappingProxyType({}))
+    observed_at: dt.datetime | None = None  # ``now`` of the snapshot that made this state
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "units", _frozen_map(self.units))
@@ -100,6 +101,7 @@ class PublicState:
             "cell_m": self.cell_m,
             "units": units,
             "closed_seen": {key: _time_to_json(t) for key, t in sorted(self.closed_seen.items())},
+            "observed_at": None if self.observed_at is None else _time_to_json(self.observed_at),
         }
         return json.dumps(obj, separators=(",", ":"), sort_keys=True).encode()
 
@@ -115,7 +117,8 @@ class PublicState:
                 raise PublicStateError("epsg and cell_m must be numbers or null")
             units = {str(unit): _memory_from_json(m) for unit, m in obj["units"].items()}
             closed = {str(key): _time_from_json(t) for key, t in obj["closed_seen"].items()}
-            return cls(epsg, None if cell_m is None else float(cell_m), units, closed)
+            observed_at = None if obj["observed_at"] is None else _time_from_json(obj["observed_at"])
+            return cls(epsg, None if cell_m is None else float(cell_m), units, closed, observed_at)
         except PublicStateError:
             raise
         except (ValueError, KeyError, TypeError, AttributeError) as exc:

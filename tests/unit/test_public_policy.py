@@ -145,6 +145,26 @@ def _domestic_fixes(at: Callable[[float], tuple[float, float]]) -> tuple[Fix, ..
     return _DOMESTIC["fixes"]
 
 
+def test_after_a_gap_in_snapshots_units_wait_to_be_observed_again() -> None:
+    """The service is down 08:30-09:00 while the car goes off duty and back: on
+    restart nobody knows its status at 08:45, so it is not shown as available."""
+    where = parked(place(0, 0))
+
+    def status(now: dt.datetime) -> DutyStatus:
+        return DutyStatus.UNAVAILABLE if minutes(35) <= now < minutes(50) else DutyStatus.AVAILABLE
+
+    state = PublicState()
+    shown = {}
+    for half_minutes in [*range(0, 61), *range(120, 181)]:
+        now = minutes(half_minutes / 2)
+        units = [UnitInput("PC-5", status(now), where)]
+        snap, state = snapshot(PublicPolicy(), state, now, units, [], SECRET)
+        shown[now] = bool(snap.units["features"])
+    assert shown[minutes(30)]
+    assert not any(shown[minutes(m / 2)] for m in range(120, 150))  # 09:00-09:14:30: unknown, hidden
+    assert shown[minutes(75)]  # as of 09:00, when it was seen available
+
+
 def domestic(now: dt.datetime) -> tuple[list[UnitInput], list[Incident]]:
     """PC-9 drives 2 km to a domestic (08:10-08:20), stays 40 min, is released
     at 09:00, sits at the scene 20 min, then drives 1.5 km away by 09:30."""
