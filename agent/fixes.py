@@ -17,7 +17,15 @@ from typing import Any, Final
 
 from agent import nmea
 
-__all__ = ["AssemblerStats", "Fix", "FixAssembler", "InvalidFixError", "format_time", "parse_time"]
+__all__ = [
+    "AssemblerStats",
+    "Fix",
+    "FixAssembler",
+    "FixOutOfRangeError",
+    "InvalidFixError",
+    "format_time",
+    "parse_time",
+]
 
 UTC: Final = dt.UTC
 DAY_MS: Final = 86_400_000
@@ -28,6 +36,11 @@ GPS_WEEK_ROLLOVER: Final = dt.timedelta(weeks=1024)
 
 class InvalidFixError(ValueError):
     """A Fix field is missing, of the wrong type or out of range."""
+
+
+class FixOutOfRangeError(InvalidFixError):
+    """A Fix field of the right type whose value is outside its range (lat 91,
+    negative speed): consumers count these apart from garbled payloads."""
 
 
 def format_time(time: dt.datetime) -> str:
@@ -63,7 +76,7 @@ def _check(name: str, value: Any, low: float, high: float) -> None:
     if type(value) not in _REAL or not low <= value <= high:  # also rejects NaN
         if type(value) not in _REAL:
             raise InvalidFixError(f"{name} must be a number, got {value!r}")
-        raise InvalidFixError(f"{name} must be within [{low:g}, {high:g}], got {value!r}")
+        raise FixOutOfRangeError(f"{name} must be within [{low:g}, {high:g}], got {value!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +129,9 @@ class Fix:
                 _check(name, value, low, high)
         if type(self.mode) is not int or self.mode not in (2, 3):
             raise InvalidFixError(f"mode must be 2 or 3, got {self.mode!r}")
-        raise InvalidFixError(f"sats must be an integer within [0, 255], got {self.sats!r}")
+        # Only sats is left to be the culprit.
+        error = FixOutOfRangeError if type(self.sats) is int else InvalidFixError
+        raise error(f"sats must be an integer within [0, 255], got {self.sats!r}")
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON object form, as printed by ``activecalls-agent parse``."""
