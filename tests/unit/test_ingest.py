@@ -1,0 +1,92 @@
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+
+from agent import wire
+from agent.fixes import Fix
+from agent.wire import DutyStatus, Incident, IncidentStatus, TopicKind, Topics, UnitState, WireFix
+from collector.ingest import (
+    FixesReceived,
+    Ignored,
+    IncidentCleared,
+    IncidentReceived,
+    Ingest,
+    RateLimitedLog,
+    Rejected,
+    RejectReason,
+    StateReceived,
+    StatusReceived,
+)
+
+UTC = dt.UTC
+T = Topics("derby")
+FIX = Fix(dt.datetime(2026, 11, 28, 9, 30, 1, tzinfo=UTC), 53.2352, -1.4211, speed=12.0, mode=3)
+INCIDENT = Incident("INC-1", "burglary", 1, 53.24, -1.43, IncidentStatus.OPEN, FIX.time, ("PC-1",))
+
+
+def test_every_subscribed_kind_becomes_its_event() -> None:
+    ingest = Ingest(T)
+    wf = WireFix("PC-1", 7, FIX)
+    assert ingest.receive(T.pos("PC-1"), wire.encode_fix(wf), 10.0) == FixesReceived("PC-1", (wf,), TopicKind.POS, 10.0)
+    track = [WireFix("PC-1", 5, FIX), WireFix("PC-1", 6, FIX)]
+    event = ingest.receive(T.track("PC-1"), wire.encode_track("PC-1", track), 11.0)
+    assert event == FixesReceived("PC-1", tuple(track), TopicKind.TRACK, 11.0)
+    assert ingest.receive(T.state("PC-1"), b"offline", 12.0) == StateReceived("PC-1", UnitState.OFFLINE, 12.0)
+    assert ingest.receive(T.status("PC-1"), b"enroute", 13.0) == StatusReceived("PC-1", DutyStatus.ENROUTE, 13.0)
+    assert ingest.receive(T.status("PC-1"), b"", 14.0) == StatusReceived("PC-1", None, 14.0)
+    assert ingest.receive(T.incident("INC-1"), wire.encode_incident(INCIDENT), 15.0) == IncidentReceived(INCIDENT, 15.0)
+    assert ingest.receive(T.incident("INC-1"), b"", 16.0) == IncidentCleared("INC-1", 16.0)
+    assert isinstance(ingest.receive(T.diag("PC-1"), b"{}", 17.0), Ignored)
+    assert isinstance(ingest.receive(T.eta("INC-1"), b"{}", 17.0), Ignored)
+    stats = ingest.stats
+    assert stats.messages == 9 and stats.fixes == 3 and stats.rejected_total == 0
+    assert stats.accepted == {TopicKind.POS: 1, TopicKind.TRACK: 1, TopicKind.STATE: 1, TopicKind.STATUS: 2,
+                              TopicKind.INCIDENT: 2}  # fmt: skip
+
+
+GOOD = json.loads(wire.encode_fix(WireFix("PC-1", 1, FIX)))
+
+
+@pytest.mark.parametrize(
+    ("topic", "payload", "reason"),
+    [
+        (T.pos("PC-1"), b"{not json", RejectReason.MALFORMED),
+        (T.pos("PC-1"), json.dumps({**GOOD, "unit": "PC-2"}).encode(), RejectReason.MALFORMED),
+        (T.pos("PC-1"), json.dumps({**GOOD, "v": 9}).encode(), RejectReason.VERSION),
+        (T.pos("PC-1"), json.dumps({**GOOD, "lat": 95.0}).encode(), RejectReason.OUT_OF_RANGE),
+        (T.pos("PC-1"), b" " * (wire.MAX_PAYLOAD_BYTES + 1), RejectReason.OVERSIZED),
+        (T.track("PC-1"), json.dumps(GOOD).encode(), RejectReason.MALFORMED),
+        (T.state("PC-1"), b"maybe", RejectReason.MALFORMED),
+        (T.status("PC-1"), b"\xff\xfe", RejectReason.MALFORMED),
+        (T.incident("INC-1"), b"[]", RejectReason.MALFORMED),
+        ("ac/v1/other/units/PC-1/pos", json.dumps(GOOD).encode(), RejectReason.UNKNOWN_TOPIC),
+        ("ac/v1/derby/units/PC-1/bogus", b"x", RejectReason.UNKNOWN_TOPIC),
+        ("ac/v1/derby/units/PC 1/pos", b"x", RejectReason.UNKNOWN_TOPIC),
+    ],
+)
+def test_rejections_are_counted_by_reason(topic: str, payload: bytes, reason: RejectReason) -> None:
+    ingest = Ingest(T)
+    event = ingest.receive(topic, payload, 1.0)
+    assert isinstance(event, Rejected) and event.reason is reason
+    assert len(event.detail) <= 200 and "\n" not in event.detail
+    assert ingest.stats.rejected == {reason: 1}
+    assert ingest.stats.as_dict()["rejected"][reason.value] == 1  # type: ignore[index]
+
+
+def test_rate_limited_log_admits_one_per_interval_and_reports_suppressed() -> None:
+    log = RateLimitedLog(interval_s=60.0)
+    assert log.admit("malformed:PC-1", 0.0) == 0
+    assert [log.admit("malformed:PC-1", t) for t in (1.0, 2.0, 59.0)] == [None, None, None]
+    assert log.admit("version:PC-2", 3.0) == 0  # another key is independent
+    assert log.admit("malformed:PC-1", 60.0) == 3  # three held back since the last line
+    assert log.admit("malformed:PC-1", 61.0) is None
+
+
+def test_rate_limited_log_memory_is_bounded() -> None:
+    log = RateLimitedLog(interval_s=60.0, max_keys=10)
+    for i in range(1000):
+        assert log.admit(f"key-{i}", float(i) / 100) == 0
+    assert len(log._last) <= 10
