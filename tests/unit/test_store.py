@@ -1,0 +1,176 @@
+"""The SQLite store on real database files."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+import sqlite3
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from agent.fixes import Fix
+from agent.wire import DutyStatus, Incident, IncidentStatus, UnitState, WireFix
+from collector.fleet import FleetState
+from collector.store import MIGRATIONS, SCHEMA_VERSION, Store, StoreError, WriteBatch
+from tests.strategies import fixes
+
+UTC = dt.UTC
+EPOCH = 1_800_000_000.0
+R = TypeVar("R")
+
+
+def run(path: Path, body: Callable[[Store], Awaitable[R]]) -> R:
+    async def main() -> R:
+        async with await Store.open(path) as store:
+            return await body(store)
+
+    return asyncio.run(main())
+
+
+def wf(unit: str, seq: int, seconds: float, lat: float = 53.0) -> WireFix:
+    return WireFix(unit, seq, Fix(dt.datetime.fromtimestamp(EPOCH + seconds, UTC), lat, -1.0, speed=10.0, mode=3))
+
+
+def batch_of(*fixes: WireFix, received: float = EPOCH) -> WriteBatch:
+    batch = WriteBatch()
+    batch.add_fixes(fixes, received)
+    return batch
+
+
+def test_duplicates_are_stored_once_and_latest_only_moves_forward(tmp_path: Path) -> None:
+    async def body(store: Store) -> None:
+        first = await store.write(batch_of(wf("A", 1, 0), wf("A", 2, 5), wf("B", 1, 3)))
+        assert first.fixes_inserted == 3
+        again = await store.write(batch_of(wf("A", 2, 5), wf("A", 3, 10), wf("A", 3, 10)))
+        assert again.fixes_inserted == 1 and await store.count_fixes() == 4
+        late = await store.write(batch_of(wf("A", 0 + 4, 1, lat=50.0)))  # seq 4, but an older fix time
+        assert late.fixes_inserted == 1
+        latest = {s.fix.unit: s.fix for s in await store.latest()}
+        assert latest["A"] == wf("A", 3, 10) and latest["B"] == wf("B", 1, 3)
+
+    run(tmp_path / "c.db", body)
+
+
+def test_a_batch_of_fixes_is_one_statement(tmp_path: Path) -> None:
+    async def body(store: Store) -> None:
+        calls: list[str] = []
+        real = store._db.execute
+
+        def counting(sql: str, *args: Any) -> Any:
+            calls.append(sql)
+            return real(sql, *args)
+
+        store._db.execute = counting  # type: ignore[method-assign]
+        result = await store.write(batch_of(*(wf("A", s, s) for s in range(1, 5001))))
+        assert result.fixes_inserted == 5000 and len(calls) == 1
+
+    run(tmp_path / "c.db", body)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(fixes(), min_size=1, max_size=20))
+def test_fixes_round_trip_exactly(tmp_path: Path, fs: list[Fix]) -> None:
+    path = tmp_path / f"rt-{id(fs)}.db"
+    batch = [WireFix("U", i + 1, f) for i, f in enumerate(fs)]
+
+    async def body(store: Store) -> list[WireFix]:
+        await store.write(batch_of(*batch, received=EPOCH + 0.123))
+        return [s.fix async for s in store.iter_fixes(order="unit")]
+
+    stored = run(path, body)
+    assert sorted(stored, key=lambda f: f.seq) == batch
+    path.unlink()
+
+
+def test_statuses_states_incidents_and_snapshot(tmp_path: Path) -> None:
+    opened = dt.datetime.fromtimestamp(EPOCH, UTC)
+    incident = Incident("INC-1", "burglary", 1, 53.2, -1.4, IncidentStatus.OPEN, opened, ("A",))
+
+    async def body(store: Store) -> None:
+        batch = batch_of(*(wf("A", s, s * 5.0) for s in (1, 2, 3, 6, 7, 10)), wf("B", 1, 0))
+        batch.statuses += [("A", DutyStatus.AVAILABLE, EPOCH + 1), ("B", DutyStatus.ENROUTE, EPOCH + 1)]
+        batch.states += [("A", UnitState.ONLINE, EPOCH + 1)]
+        batch.incidents.append((incident, EPOCH + 2))
+        await store.write(batch)
+        later = WriteBatch(
+            statuses=[("A", DutyStatus.ONSCENE, EPOCH + 9), ("B", None, EPOCH + 9), ("A", DutyStatus.ENROUTE, EPOCH)],
+            states=[("A", UnitState.OFFLINE, EPOCH + 9)],
+            incidents=[(dataclasses.replace(incident, status=IncidentStatus.CLOSED), EPOCH + 10)],
+        )
+        await store.write(later)
+        snap = await store.snapshot(now=EPOCH + 60)
+        assert snap.statuses == (("A", DutyStatus.ONSCENE, EPOCH + 9), ("B", None, EPOCH + 9))
+        assert snap.states == (("A", UnitState.OFFLINE, EPOCH + 9),)
+        assert [(i.id, i.status) for i, _ in snap.incidents] == [("INC-1", IncidentStatus.CLOSED)]
+        (history_a, history_b) = snap.history
+        assert (history_a.low, history_a.high, history_a.gaps) == (1, 10, ((4, 5), (8, 9)))
+        assert history_a.recent_intervals == (5.0, 5.0, 15.0, 5.0, 15.0) and history_b.gaps == ()
+        log = await store.incident_log()
+        assert [(i, inc.status if inc else None) for i, _, inc in log] == [
+            ("INC-1", IncidentStatus.OPEN), ("INC-1", IncidentStatus.CLOSED)
+        ]  # fmt: skip
+        await store.write(WriteBatch(cleared_incidents=[("INC-1", EPOCH + 11)]))
+        assert (await store.snapshot(now=EPOCH + 60)).incidents == ()
+        assert (await store.incident_log())[-1][2] is None
+
+        # The snapshot rebuilds the fleet as it was.
+        fleet = FleetState()
+        for stored in snap.latest:
+            h = next(h for h in snap.history if h.unit == stored.fix.unit)
+            fleet.restore_unit(stored.fix.unit, stored.fix, received=stored.received, seq_span=(h.low, h.high),
+                               gaps=h.gaps, recent_intervals=h.recent_intervals)  # fmt: skip
+        view = fleet.view("A", EPOCH + 60)
+        assert view.seq == 10 and view.missing == 4 and view.report_interval_s == 5.0
+
+    run(tmp_path / "c.db", body)
+
+
+def test_export_query_filters_orders_and_pages(tmp_path: Path) -> None:
+    async def body(store: Store) -> None:
+        await store.write(batch_of(*(wf(u, s, s * 10.0 + i) for s in range(1, 21) for i, u in enumerate("ABC"))))
+        by_time = [s.fix async for s in store.iter_fixes(page=7)]
+        assert len(by_time) == 60 and [f.fix.time for f in by_time] == sorted(f.fix.time for f in by_time)
+        by_unit = [s.fix async for s in store.iter_fixes(order="unit", page=7)]
+        assert [f.unit for f in by_unit] == ["A"] * 20 + ["B"] * 20 + ["C"] * 20
+        window = [s.fix async for s in store.iter_fixes(since=EPOCH + 50, until=EPOCH + 100, units=["B"], page=2)]
+        assert [f.seq for f in window] == [5, 6, 7, 8, 9]
+        with pytest.raises(ValueError):
+            [s async for s in store.iter_fixes(order="speed")]
+
+    run(tmp_path / "c.db", body)
+
+
+def test_prune_deletes_old_history_in_batches_and_keeps_latest(tmp_path: Path) -> None:
+    async def body(store: Store) -> None:
+        await store.write(batch_of(*(wf("A", s, float(s)) for s in range(1, 1201))))
+        await store.write(WriteBatch(incidents=[(Incident("I", "x", 1, 1.0, 1.0, IncidentStatus.OPEN,
+                                                          dt.datetime.fromtimestamp(EPOCH, UTC)), EPOCH)]))  # fmt: skip
+        deleted = await store.prune(EPOCH + 1001, batch_rows=128)
+        assert deleted == 1000 + 1  # 1000 fixes and one incident log entry
+        assert await store.count_fixes() == 200
+        assert (await store.latest())[0].fix.seq == 1200
+        assert await store.prune(EPOCH + 1001) == 0
+
+    run(tmp_path / "c.db", body)
+
+
+def test_schema_is_versioned_wal_and_migrations_only_add(tmp_path: Path) -> None:
+    path = tmp_path / "c.db"
+    run(path, lambda store: store.write(batch_of(wf("A", 1, 0))))
+    assert run(path, lambda store: store.schema_version()) == SCHEMA_VERSION
+    assert run(path, lambda store: store.count_fixes()) == 1  # reopening keeps the data
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    with pytest.raises(StoreError, match="upgrade"):
+        run(path, lambda store: store.count_fixes())
+    for migration in MIGRATIONS:
+        assert "DROP " not in migration.upper() and "DELETE " not in migration.upper()
+    with pytest.raises(ValueError):
+        asyncio.run(Store.open(tmp_path / "x.db", synchronous="OFF"))
