@@ -1,0 +1,39 @@
+"""The collector's benchmark scripts run, small, so they do not rot between uses."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from tests.conftest import DATA
+
+BENCH = Path(__file__).parents[2] / "bench"
+
+
+def load(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_eta_compute_agrees_with_its_baseline(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(sys, "argv", ["eta_compute.py", "60", "6"])
+    load("eta_compute").main()  # asserts that engine and per-pair loop give the same reports
+    out = capsys.readouterr().out
+    assert "60 units, 6 open incidents" in out and "x the baseline" in out
+
+
+def test_eta_accuracy_on_the_test_drives(capsys: pytest.CaptureFixture[str]) -> None:
+    assert load("eta_accuracy").main(["--drives", str(DATA / "drives")]) == 0
+    out = capsys.readouterr().out
+    assert "barefoot__x0001-001" in out and "genivi__munich-gps" in out and "all drives" in out
+    assert "without barefoot__x0001-001: circuity" in out and "Synthetic drives: skipped" in out
