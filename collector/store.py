@@ -118,6 +118,15 @@ def _ms(seconds: float) -> int:
     return math.floor(seconds * 1000)
 
 
+_EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_MS: Final = dt.timedelta(milliseconds=1)
+
+
+def _fix_time_ms(time: dt.datetime) -> int:
+    # Integer arithmetic: a float timestamp can land a millisecond off.
+    return (time - _EPOCH) // _MS
+
+
 @dataclass(slots=True)
 class WriteBatch:
     """What arrived since the last write; times are receive times (POSIX s)."""
@@ -169,7 +178,7 @@ def _fix_row(wire_fix: WireFix, received: float) -> list[Any]:
     return [
         wire_fix.unit,
         wire_fix.seq,
-        _ms(f.time.timestamp()),
+        _fix_time_ms(f.time),
         f.lat,
         f.lon,
         f.alt,
@@ -184,7 +193,7 @@ def _fix_row(wire_fix: WireFix, received: float) -> list[Any]:
 
 def _stored_fix(row: Sequence[Any]) -> StoredFix:
     unit, seq, time_ms, lat, lon, alt, speed, track, mode, hdop, sats, received_ms = row
-    time = dt.datetime.fromtimestamp(time_ms / 1000, dt.UTC)
+    time = _EPOCH + time_ms * _MS
     return StoredFix(WireFix(unit, seq, Fix(time, lat, lon, alt, speed, track, mode, hdop, sats)), received_ms / 1000)
 
 
