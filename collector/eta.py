@@ -29,7 +29,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Final
 
 import numpy as np
@@ -187,23 +187,50 @@ _METHODS: Final = (EtaMethod.MODEL, EtaMethod.ROUTER, EtaMethod.FALLBACK)
 _MODEL, _ROUTER, _FALLBACK = 0, 1, 2
 
 
-@dataclass(slots=True)
-class _Column:
-    """Cached distances to one incident, from the unit positions they were computed for."""
+class _DistanceCache:
+    """Geodesic distances (unit rows x incident columns), with the unit positions
+    and incident locations they were computed from; grown by doubling."""
 
-    lat: float
-    lon: float
-    unit_lat: FloatArray = field(default_factory=lambda: np.empty(0))
-    unit_lon: FloatArray = field(default_factory=lambda: np.empty(0))
-    dist: FloatArray = field(default_factory=lambda: np.empty(0))
+    def __init__(self) -> None:
+        self.columns: dict[str, int] = {}  # incident id -> column
+        self.free: list[int] = []
+        self.where = np.full((0, 2), np.nan)  # each column's incident (lat, lon)
+        self.unit_lat = np.full((0, 0), np.nan)
+        self.unit_lon = np.full((0, 0), np.nan)
+        self.dist = np.full((0, 0), np.nan)
 
-    def fit(self, n: int) -> None:
-        if len(self.dist) < n:
-            grow = n - len(self.dist)
-            pad = np.full(grow, np.nan)
-            self.unit_lat = np.concatenate([self.unit_lat, pad])
-            self.unit_lon = np.concatenate([self.unit_lon, pad])
-            self.dist = np.concatenate([self.dist, pad])
+    def column(self, incident: Incident) -> int:
+        j = self.columns.get(incident.id)
+        if j is None:
+            j = self.free.pop() if self.free else len(self.columns)
+            self.columns[incident.id] = j
+            self.reserve(self.dist.shape[0], j + 1)
+        if self.where[j, 0] != incident.lat or self.where[j, 1] != incident.lon:
+            self.where[j] = incident.lat, incident.lon
+            self.unit_lat[:, j] = np.nan  # nothing cached is valid for a new location
+        return j
+
+    def forget(self, incident_id: str) -> None:
+        j = self.columns.pop(incident_id, None)
+        if j is not None:
+            self.where[j] = np.nan
+            self.free.append(j)
+
+    def reserve(self, units: int, columns: int) -> None:
+        rows, cols = self.dist.shape
+        if units <= rows and columns <= cols:
+            return
+        shape = (max(units, 2 * rows, 64), max(columns, 2 * cols, 8))
+
+        def grown(a: FloatArray) -> FloatArray:
+            out = np.full(shape, np.nan)
+            out[:rows, :cols] = a
+            return out
+
+        self.unit_lat, self.unit_lon, self.dist = grown(self.unit_lat), grown(self.unit_lon), grown(self.dist)
+        where = np.full((shape[1], 2), np.nan)
+        where[:cols] = self.where
+        self.where = where
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,42 +253,30 @@ class EtaEngine:
     def __init__(self, model: TravelModel | None = None, policy: EtaPolicy | None = None) -> None:
         self.model = model or TravelModel()
         self.policy = policy or EtaPolicy()
-        self._columns: dict[str, _Column] = {}
+        self._cache = _DistanceCache()
         self.pairs_computed = 0  # geodesics computed so far (the cache's effect shows here)
 
     def forget(self, incident_id: str) -> None:
-        self._columns.pop(incident_id, None)
+        self._cache.forget(incident_id)
 
     def distances(self, table: UnitTable, incidents: Sequence[Incident]) -> FloatArray:
         """Geodesic metres, shape (units, incidents); nan for units without a fix.
         Only pairs whose unit moved (or whose incident is new or moved) are computed,
-        all in one ``Geod.inv`` call."""
+        all in one ``Geod.inv`` call; the bookkeeping is whole-matrix too."""
+        cache = self._cache
         n = len(table.units)
-        columns: list[_Column] = []
-        need_units: list[npt.NDArray[np.intp]] = []
-        for incident in incidents:
-            column = self._columns.get(incident.id)
-            if column is None or (column.lat, column.lon) != (incident.lat, incident.lon):
-                column = self._columns[incident.id] = _Column(incident.lat, incident.lon)
-            column.fit(n)
-            same = (column.unit_lat[:n] == table.lat) & (column.unit_lon[:n] == table.lon)
-            columns.append(column)
-            need_units.append(np.flatnonzero(table.has_fix & ~same))
-        counts = [len(idx) for idx in need_units]
-        if sum(counts):
-            units = np.concatenate(need_units)
-            inc_lat = np.repeat([c.lat for c in columns], counts)
-            inc_lon = np.repeat([c.lon for c in columns], counts)
-            dist = geodesic_m(table.lat[units], table.lon[units], inc_lat, inc_lon)
-            self.pairs_computed += len(units)
-            start = 0
-            for column, idx, count in zip(columns, need_units, counts):
-                column.dist[idx] = dist[start : start + count]
-                column.unit_lat[idx], column.unit_lon[idx] = table.lat[idx], table.lon[idx]
-                start += count
-        out = np.full((n, len(incidents)), np.nan)
-        for j, column in enumerate(columns):
-            out[:, j] = column.dist[:n]
+        cols = np.array([cache.column(incident) for incident in incidents], dtype=np.intp)
+        cache.reserve(n, 0)
+        lat, lon = table.lat[:, np.newaxis], table.lon[:, np.newaxis]
+        same = (cache.unit_lat[:n, cols] == lat) & (cache.unit_lon[:n, cols] == lon)
+        rows, k = np.nonzero(table.has_fix[:, np.newaxis] & ~same)
+        if len(rows):
+            j = cols[k]
+            cache.dist[rows, j] = geodesic_m(table.lat[rows], table.lon[rows], cache.where[j, 0], cache.where[j, 1])
+            cache.unit_lat[rows, j], cache.unit_lon[rows, j] = table.lat[rows], table.lon[rows]
+            self.pairs_computed += len(rows)
+        out = cache.dist[:n, cols]
+        out[~table.has_fix] = np.nan
         return out
 
     def _round(self, table: UnitTable, incidents: Sequence[Incident]) -> _Round:
@@ -358,11 +373,13 @@ class EtaEngine:
             listed[table.units.index(unit) if len(ties) > 1 else pick[j], j] = True
 
         rows, cols = np.nonzero(listed)
-        order = np.lexsort((rows, cols))
+        # Group by incident; within one, soonest first (as published, to 0.1 s), ties by unit id.
+        rounded_eta = np.round(eta[rows, cols], 1)
+        order = np.lexsort((table.id_rank()[rows], rounded_eta, cols))
         rows, cols = rows[order], cols[order]
         cells = _Cells(
             units=[table.units[i] for i in rows.tolist()],
-            eta=np.round(eta[rows, cols], 1).tolist(),
+            eta=rounded_eta[order].tolist(),
             eta_min=np.round(eta_min[rows, cols], 1).tolist(),
             distance=np.round(distance[rows, cols]).tolist(),
             age=np.round(table.fix_age[rows], 1).tolist(),
@@ -419,7 +436,7 @@ class _Cells:
 
     def rows(self, start: int, stop: int) -> tuple[EtaRow, ...]:
         built = []
-        for k in sorted(range(start, stop), key=lambda k: (self.eta[k], self.units[k])):
+        for k in range(start, stop):
             row_method = _METHODS[self.method[k]]
             stale, offline = self.stale[k], self.offline[k]
             if stale or offline:

@@ -215,6 +215,12 @@ class UnitTable:
     def index(self) -> dict[str, int]:
         return {unit: i for i, unit in enumerate(self.units)}
 
+    def id_rank(self) -> npt.NDArray[np.intp]:
+        """Each unit's position in id order (to break ties between equal values)."""
+        rank = np.empty(len(self.units), dtype=np.intp)
+        rank[sorted(range(len(self.units)), key=self.units.__getitem__)] = np.arange(len(self.units))
+        return rank
+
 
 class _Unit:
     __slots__ = (
