@@ -218,3 +218,17 @@ def test_model_validation() -> None:
         TravelModel(circuity=0.9)
     with pytest.raises(ValueError):
         TravelModel(profiles=(SpeedProfile(1.0, 1.0),))
+
+
+def test_a_forgotten_incident_frees_its_column_without_leaving_values() -> None:
+    fleet = FleetState(POLICY)
+    for i in range(5):
+        place(fleet, f"U{i}", 500.0 * (i + 1), status=DutyStatus.AVAILABLE)
+    engine = EtaEngine()
+    engine.reports(fleet.table(NOW), [INCIDENT])
+    engine.forget("INC-1")
+    engine.forget("never-seen")
+    successor = dataclasses.replace(INCIDENT, id="INC-2")  # same place, reusing the freed column
+    (report,) = engine.reports(fleet.table(NOW), [successor])
+    assert engine.pairs_computed == 10  # computed afresh, not read from the old column
+    assert report == EtaEngine().reports(fleet.table(NOW), [successor])[0]
