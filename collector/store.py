@@ -97,21 +97,23 @@ _INSERT_FIXES: Final = f"""
     INSERT OR IGNORE INTO fixes ({_FIX_COLUMNS})
     SELECT {", ".join(f"json_extract(value, '$[{i}]')" for i in range(12))} FROM json_each(?)
 """
-# "WHERE true" keeps SQLite from reading ON CONFLICT as part of the SELECT.
-_UPSERT_STATUS: Final = """
-    INSERT INTO unit_status (unit, status, since_ms)
-    SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]')
-    FROM json_each(?) WHERE true
-    ON CONFLICT (unit) DO UPDATE SET status = excluded.status, since_ms = excluded.since_ms
-    WHERE excluded.since_ms >= unit_status.since_ms
-"""
-_UPSERT_STATE: Final = """
-    INSERT INTO unit_state (unit, state, since_ms)
-    SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]')
-    FROM json_each(?) WHERE true
-    ON CONFLICT (unit) DO UPDATE SET state = excluded.state, since_ms = excluded.since_ms
-    WHERE excluded.since_ms >= unit_state.since_ms
-"""
+
+
+def _upsert_since(table: str, column: str) -> str:
+    """Set each unit's ``column`` from [[unit, value, since_ms], ...], unless the
+    stored value is newer. "WHERE true" keeps SQLite from reading ON CONFLICT as
+    part of the SELECT."""
+    return f"""
+        INSERT INTO {table} (unit, {column}, since_ms)
+        SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]')
+        FROM json_each(?) WHERE true
+        ON CONFLICT (unit) DO UPDATE SET {column} = excluded.{column}, since_ms = excluded.since_ms
+        WHERE excluded.since_ms >= {table}.since_ms
+    """
+
+
+_UPSERT_STATUS: Final = _upsert_since("unit_status", "status")
+_UPSERT_STATE: Final = _upsert_since("unit_state", "state")
 
 
 def _ms(seconds: float) -> int:
