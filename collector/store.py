@@ -33,6 +33,8 @@ import aiosqlite
 from agent.fixes import Fix
 from agent.wire import DutyStatus, Incident, IncidentStatus, UnitState, WireFix, decode_incident, encode_incident
 from collector.export import StoredFix
+from collector.fleet import FleetState
+from collector.incidents import IncidentBook
 
 __all__ = [
     "MIGRATIONS",
@@ -173,6 +175,26 @@ class FleetSnapshot:
     statuses: tuple[tuple[str, DutyStatus | None, float], ...]
     states: tuple[tuple[str, UnitState, float], ...]
     incidents: tuple[tuple[Incident, float], ...]
+
+    def restore(self, fleet: FleetState, book: IncidentBook) -> None:
+        """Load this into a fresh fleet and incident book (before live messages)."""
+        history = {h.unit: h for h in self.history}
+        for stored in self.latest:
+            h = history.pop(stored.fix.unit, None)
+            fleet.restore_unit(
+                stored.fix.unit,
+                stored.fix,
+                received=stored.received,
+                seq_span=None if h is None else (h.low, h.high),
+                gaps=() if h is None else h.gaps,
+                recent_intervals=() if h is None else h.recent_intervals,
+            )
+        for unit, status, since in self.statuses:
+            fleet.apply_status(unit, status, since)
+        for unit, state, since in self.states:
+            fleet.apply_state(unit, state, since)
+        for incident, received in self.incidents:
+            book.apply(incident, received)
 
 
 def _fix_row(wire_fix: WireFix, received: float) -> list[Any]:

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from agent.fixes import Fix
 from agent.wire import DutyStatus, Incident, IncidentStatus, UnitState, WireFix
 from collector.fleet import FleetState
+from collector.incidents import IncidentBook
 from collector.store import MIGRATIONS, SCHEMA_VERSION, Store, StoreError, WriteBatch
 from tests.strategies import fixes
 
@@ -122,11 +123,9 @@ def test_statuses_states_incidents_and_snapshot(tmp_path: Path) -> None:
         assert (await store.incident_log())[-1][2] is None
 
         # The snapshot rebuilds the fleet as it was.
-        fleet = FleetState()
-        for stored in snap.latest:
-            h = next(h for h in snap.history if h.unit == stored.fix.unit)
-            fleet.restore_unit(stored.fix.unit, stored.fix, received=stored.received, seq_span=(h.low, h.high),
-                               gaps=h.gaps, recent_intervals=h.recent_intervals)  # fmt: skip
+        fleet, book = FleetState(), IncidentBook()
+        snap.restore(fleet, book)
+        assert fleet.view("B", EPOCH + 60).duty is None and len(book) == 1
         view = fleet.view("A", EPOCH + 60)
         assert view.seq == 10 and view.missing == 4 and view.report_interval_s == 5.0
 
