@@ -353,6 +353,19 @@ class Store:
         async with self._db.execute(f"SELECT {_FIX_COLUMNS} FROM latest ORDER BY unit") as cursor:
             return [_stored_fix(row) for row in await cursor.fetchall()]
 
+    async def latest_at(self, time: float) -> list[StoredFix]:
+        """Each unit's newest fix with a fix time at or before ``time``: positions as
+        they were then (the public feed shows them late). Units with no fix that
+        old are left out. Uses the (unit, time) index: one lookup per unit."""
+        columns = ", ".join(f"f.{c.strip()}" for c in _FIX_COLUMNS.split(","))
+        sql = f"""
+            SELECT {columns} FROM latest AS l JOIN fixes AS f ON f.unit = l.unit AND f.seq = (
+                SELECT seq FROM fixes WHERE unit = l.unit AND time_ms <= ? ORDER BY time_ms DESC, seq DESC LIMIT 1)
+            ORDER BY f.unit
+        """
+        async with self._db.execute(sql, (_fix_time_ms(_EPOCH + dt.timedelta(seconds=time)),)) as cursor:
+            return [_stored_fix(row) for row in await cursor.fetchall()]
+
     async def iter_fixes(
         self,
         *,

@@ -147,6 +147,18 @@ def test_export_query_filters_orders_and_pages(tmp_path: Path) -> None:
     run(tmp_path / "c.db", body)
 
 
+def test_latest_at_gives_positions_as_they_were(tmp_path: Path) -> None:
+    async def body(store: Store) -> None:
+        await store.write(batch_of(wf("A", 1, 0), wf("A", 2, 10), wf("A", 3, 20), wf("B", 1, 15), wf("C", 7, 5)))
+        await store.write(batch_of(wf("A", 4, 12)))  # a late backlog fix between 2 and 3
+        at = {s.fix.unit: s.fix.seq for s in await store.latest_at(EPOCH + 12.5)}
+        assert at == {"A": 4, "C": 7}  # B had no fix yet
+        assert {s.fix.unit: s.fix.seq for s in await store.latest_at(EPOCH + 100)} == {"A": 3, "B": 1, "C": 7}
+        assert await store.latest_at(EPOCH - 1) == []
+
+    run(tmp_path / "c.db", body)
+
+
 def test_prune_deletes_old_history_in_batches_and_keeps_latest(tmp_path: Path) -> None:
     async def body(store: Store) -> None:
         await store.write(batch_of(*(wf("A", s, float(s)) for s in range(1, 1201))))
