@@ -142,6 +142,14 @@ class EtaPolicy:
     router_units: int = 25  # candidates per incident (nearest by the model) the router is asked about
     router_time_factor: float = 1.0  # router durations are for ordinary traffic; scale for blue lights
 
+    def __post_init__(self) -> None:
+        if self.max_units < 0 or self.router_units < 0:
+            raise ValueError("max_units and router_units must be >= 0")
+        if not (math.isfinite(self.roam_mps) and self.roam_mps >= 0):
+            raise ValueError(f"roam_mps must be >= 0, got {self.roam_mps!r}")
+        if not (math.isfinite(self.router_time_factor) and self.router_time_factor > 0):
+            raise ValueError(f"router_time_factor must be > 0, got {self.router_time_factor!r}")
+
 
 # -- routers: values only here; the HTTP backend is in collector.router ----------
 

@@ -218,6 +218,9 @@ def test_model_validation() -> None:
         TravelModel(circuity=0.9)
     with pytest.raises(ValueError):
         TravelModel(profiles=(SpeedProfile(1.0, 1.0),))
+    for bad in ({"max_units": -1}, {"roam_mps": float("nan")}, {"router_time_factor": 0.0}):
+        with pytest.raises(ValueError):
+            EtaPolicy(**bad)  # type: ignore[arg-type]
 
 
 def test_a_forgotten_incident_frees_its_column_without_leaving_values() -> None:
