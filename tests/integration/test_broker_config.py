@@ -357,6 +357,7 @@ def test_dispatch_cannot_write_etas_or_the_public_feed(secure: SecureBroker, wit
 # --- queues: nothing dropped silently ---------------------------------------------------
 
 BURST = 100_000
+DROPPED = "$SYS/broker/publish/messages/dropped"
 
 
 def positions(unit: str, count: int) -> list[bytes]:
@@ -431,18 +432,39 @@ def test_a_burst_of_100k_positions_to_a_stalled_collector_loses_nothing(
 
 
 def test_with_mosquittos_default_queue_limit_the_same_stall_loses_messages(tmp_path: Path, pki: Path) -> None:
-    """The control: the burst test above can fail. 1000 is Mosquitto's default."""
+    """The control: the burst test above can fail. 1000 is Mosquitto's default.
+    The loss is not silent: it is logged and counted for the monitor identity."""
     secure = start_secure_broker(tmp_path, FLEET, pki=pki, render_options=["--max-queued-messages", "1000"])
     try:
+        monitor = secure.probe("service", "services/monitor")
+        monitor.subscribe(DROPPED)
         collector = stalled_collector(secure)
         car = unit_probe(secure, "PC-101")
         car.publish_burst(TOPICS.pos("PC-101"), positions("PC-101", 5000), window=5000)
         seqs = drain(collector, car, 5000)
+        # $SYS is republished every sys_interval (10 s by default).
+        monitor.pump_until(lambda: any(int(m.payload) > 0 for m in monitor.messages), 30, "a dropped count")
         log = secure.broker.log.read_text()
     finally:
         secure.stop()
     assert len(seqs) <= 1000 + 100  # the queue and the in-flight window; the rest was dropped
     assert "Outgoing messages are being dropped for client collector" in log
+
+
+def test_the_monitor_reads_broker_statistics_and_nothing_else(secure: SecureBroker, witness: Probe) -> None:
+    monitor = secure.probe("service", "services/monitor")
+    monitor.subscribe(DROPPED)
+    monitor.subscribe(f"{TOPICS.root}/#")
+    monitor.subscribe("public/#")
+    monitor.pump_until(lambda: bool(monitor.messages), 10, "the retained $SYS counter")
+    assert monitor.messages[0].payload == b"0"
+    sentinel = token("sentinel")
+    monitor.wait_acked([monitor.publish(TOPICS.incident("INC-MON"), token("incident"))])
+    collector = secure.probe("service", "services/collector")
+    collector.wait_acked([collector.publish(TOPICS.incident("INC-MON"), sentinel)])
+    assert witness.wait_for(TOPICS.incident("INC-MON"), sentinel) == []  # it wrote nothing
+    monitor.pump(0.3)
+    assert {m.topic for m in monitor.messages} == {DROPPED}  # and read nothing of the fleet
 
 
 def test_queued_messages_and_retained_positions_survive_a_broker_restart(tmp_path: Path, pki: Path) -> None:
