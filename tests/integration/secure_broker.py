@@ -218,6 +218,7 @@ class Probe:
         self.connack: ReasonCode | None = None
         self.disconnected = False
         self._acked: set[int] = set()
+        self.puback_codes: dict[int, ReasonCode] = {}  # MQTT 5: why a publish was refused
         self._granted: dict[int, list[ReasonCode]] = {}
         v5 = protocol == MQTTProtocolVersion.MQTTv5
         self.client = mqtt.Client(
@@ -251,8 +252,9 @@ class Probe:
     def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
         self.messages.append(Message(msg.topic, bytes(msg.payload), msg.qos, bool(msg.retain)))
 
-    def _on_publish(self, _c: mqtt.Client, _u: object, mid: int, _rc: ReasonCode, _p: object) -> None:
+    def _on_publish(self, _c: mqtt.Client, _u: object, mid: int, rc: ReasonCode, _p: object) -> None:
         self._acked.add(mid)
+        self.puback_codes[mid] = rc
 
     def _on_subscribe(self, _c: mqtt.Client, _u: object, mid: int, codes: list[ReasonCode], _p: object) -> None:
         self._granted[mid] = codes

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import signal
 import ssl
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -194,6 +196,38 @@ def test_unit_certificates_have_no_rights_on_the_service_listener(secure: Secure
     assert witness.wait_for(TOPICS.incident("INC-CAR"), sentinel) == []
     car_as_service.pump(0.3)
     assert car_as_service.messages == []
+
+
+def test_a_unit_can_be_shut_out_by_the_acl_and_a_reload(tmp_path: Path, pki: Path) -> None:
+    """The revocation procedure of docs/broker.md, before a CRL is published."""
+    secure = start_secure_broker(tmp_path, FLEET, pki=pki)
+    try:
+        dispatch = secure.probe("service", "services/dispatch")
+        dispatch.subscribe(TOPICS.unit_filter(TopicKind.POS))
+        car = unit_probe(secure, "PC-101", protocol=MQTTProtocolVersion.MQTTv5)
+        before = token("before")
+        car.wait_acked([car.publish(TOPICS.pos("PC-101"), before)])
+        dispatch.wait_for(TOPICS.pos("PC-101"), before)
+
+        acl = secure.etc / "activecalls" / "vehicles.acl"
+        acl.write_text(acl.read_text() + "user PC-101\ntopic deny #\n")
+        secure.broker.process.send_signal(signal.SIGHUP)  # what systemctl reload mosquitto does
+        refused: set[bytes] = set()
+        deadline = time.monotonic() + 10
+        while not refused and time.monotonic() < deadline:  # the reload is asynchronous
+            payload = token("after")
+            mid = car.publish(TOPICS.pos("PC-101"), payload)
+            car.wait_acked([mid])
+            if car.puback_codes[mid].getName() == "Not authorized":  # MQTT 5 says why
+                refused.add(payload)
+        other = unit_probe(secure, "PC-102")
+        sentinel = token("sentinel")
+        other.wait_acked([other.publish(TOPICS.pos("PC-102"), sentinel)])
+        arrived = {m.payload for m in dispatch.wait_for(TOPICS.pos("PC-102"), sentinel)}
+    finally:
+        secure.stop()
+    assert refused, "the unit could still publish 10 s after the reload"
+    assert arrived.isdisjoint(refused)
 
 
 # --- nobody without a certificate from the CA ---------------------------------------
