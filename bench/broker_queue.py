@@ -26,9 +26,9 @@ from pathlib import Path
 # The harness lives with the integration tests; this script runs from a checkout.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from agent.fixes import Fix  # noqa: E402
-from agent.wire import TopicKind, Topics, WireFix, encode_fix, encode_track  # noqa: E402
-from tests.integration.secure_broker import make_lab_pki, start_secure_broker  # noqa: E402
+from agent.fixes import Fix
+from agent.wire import TopicKind, Topics, WireFix, encode_fix, encode_track
+from tests.integration.secure_broker import make_lab_pki, start_secure_broker
 
 FLEET = "bench"
 TOPICS = Topics(FLEET)
@@ -36,8 +36,17 @@ TOPICS = Topics(FLEET)
 
 def wire_fix(seq: int) -> WireFix:
     start = dt.datetime(2026, 11, 28, 8, 0, tzinfo=dt.UTC)
-    fix = Fix(start + dt.timedelta(seconds=seq), 53.235 + seq * 1e-6, -1.421, alt=92.4, speed=13.4, track=271.5,
-              mode=3, hdop=0.9, sats=9)
+    fix = Fix(
+        start + dt.timedelta(seconds=seq),
+        53.235 + seq * 1e-6,
+        -1.421,
+        alt=92.4,
+        speed=13.4,
+        track=271.5,
+        mode=3,
+        hdop=0.9,
+        sats=9,
+    )
     return WireFix("PC-101", seq, fix)
 
 
@@ -54,10 +63,14 @@ def run(workdir: Path, pki: Path, kind: TopicKind, payloads: list[bytes]) -> Non
         published = time.perf_counter() - started
         per_message = (secure.rss_bytes() - before) / count
         payload = len(payloads[0])
-        print(f"{kind.value}: {count} x {payload} B payload, published in {published:.1f} s "
-              f"({count / published:,.0f}/s acknowledged)")
-        print(f"  broker memory per queued message: {per_message:,.0f} B "
-              f"(payload {payload} B + {per_message - payload:,.0f} B overhead)")
+        print(
+            f"{kind.value}: {count} x {payload} B payload, published in {published:.1f} s "
+            f"({count / published:,.0f}/s acknowledged)"
+        )
+        print(
+            f"  broker memory per queued message: {per_message:,.0f} B "
+            f"(payload {payload} B + {per_message - payload:,.0f} B overhead)"
+        )
 
         # A clean stop writes the whole store, queue included.
         collector.close()
@@ -67,8 +80,10 @@ def run(workdir: Path, pki: Path, kind: TopicKind, payloads: list[bytes]) -> Non
         secure.broker.process.wait(timeout=600)
         saved_in = time.perf_counter() - stop_started
         store = next(workdir.glob("var-lib-mosquitto/*.db"))
-        print(f"  clean stop with the queue: {saved_in:.2f} s; store {store.stat().st_size / 1e6:.1f} MB "
-              f"({store.stat().st_size / count:,.0f} B per message)")
+        print(
+            f"  clean stop with the queue: {saved_in:.2f} s; store {store.stat().st_size / 1e6:.1f} MB "
+            f"({store.stat().st_size / count:,.0f} B per message)"
+        )
 
         secure.broker.start()
         collector = secure.probe("service", "services/collector", client_id="collector", clean=False)
