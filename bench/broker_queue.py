@@ -16,7 +16,6 @@ persistent session, publishes N messages from one car, and prints:
 
 from __future__ import annotations
 
-import datetime as dt
 import signal
 import sys
 import tempfile
@@ -26,28 +25,11 @@ from pathlib import Path
 # The harness lives with the integration tests; this script runs from a checkout.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from agent.fixes import Fix
-from agent.wire import TopicKind, Topics, WireFix, encode_fix, encode_track
-from tests.integration.secure_broker import make_lab_pki, start_secure_broker
+from agent.wire import TopicKind, Topics, encode_track
+from tests.integration.secure_broker import make_lab_pki, position, positions, start_secure_broker
 
 FLEET = "bench"
 TOPICS = Topics(FLEET)
-
-
-def wire_fix(seq: int) -> WireFix:
-    start = dt.datetime(2026, 11, 28, 8, 0, tzinfo=dt.UTC)
-    fix = Fix(
-        start + dt.timedelta(seconds=seq),
-        53.235 + seq * 1e-6,
-        -1.421,
-        alt=92.4,
-        speed=13.4,
-        track=271.5,
-        mode=3,
-        hdop=0.9,
-        sats=9,
-    )
-    return WireFix("PC-101", seq, fix)
 
 
 def run(workdir: Path, pki: Path, kind: TopicKind, payloads: list[bytes]) -> None:
@@ -100,9 +82,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         pki = make_lab_pki(work / "pki", ["PC-101"])
-        run(work / "pos", pki, TopicKind.POS, [encode_fix(wire_fix(seq)) for seq in range(1, count + 1)])
+        run(work / "pos", pki, TopicKind.POS, positions("PC-101", count))
         # A full backlog message: 500 fixes, as the agent sends after an outage.
-        track = encode_track("PC-101", [wire_fix(seq) for seq in range(1, 501)])
+        track = encode_track("PC-101", [position("PC-101", seq) for seq in range(1, 501)])
         tracks = max(1, count // 100)
         run(work / "track", pki, TopicKind.TRACK, [track] * tracks)
 

@@ -13,6 +13,7 @@ Shared by tests/integration/test_broker_config.py and bench/broker_queue.py.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import ssl
 import subprocess
@@ -28,6 +29,8 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from agent.fixes import Fix
+from agent.wire import WireFix, encode_fix
 from tests.conftest import Broker, _mosquitto, free_port, wait_for_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -119,10 +122,45 @@ class SecureBroker:
         probe.connect()
         return probe
 
+    def unconnected_probe(self, listener: Listener, client_id: str) -> Probe:
+        """A TCP client for ``listener`` with no TLS set up yet; the test
+        configures it (or not) and calls ``connect``."""
+        probe = Probe(
+            getattr(self.ports, listener),
+            client_id=client_id,
+            clean=True,
+            transport="tcp",
+            protocol=MQTTProtocolVersion.MQTTv311,
+        )
+        self.probes.append(probe)
+        return probe
+
     def stop(self) -> None:
         for probe in self.probes:
             probe.close()
         self.broker.stop()
+
+
+def position(unit: str, seq: int) -> WireFix:
+    """A realistic reported fix of ``unit`` (one second apart by ``seq``)."""
+    start = dt.datetime(2026, 11, 28, 8, 0, tzinfo=dt.UTC)
+    fix = Fix(
+        start + dt.timedelta(seconds=seq),
+        53.235 + seq * 1e-6,
+        -1.421,
+        alt=92.4,
+        speed=13.4,
+        track=271.5,
+        mode=3,
+        hdop=0.9,
+        sats=9,
+    )
+    return WireFix(unit, seq, fix)
+
+
+def positions(unit: str, count: int) -> list[bytes]:
+    """``count`` pos payloads of ``unit``, seq 1..count."""
+    return [encode_fix(position(unit, seq)) for seq in range(1, count + 1)]
 
 
 def render_config(etc: Path, fleet: str, ports: Ports, pki: Path, *options: str) -> None:

@@ -10,7 +10,6 @@ received before the sentinel is everything that got through.
 
 from __future__ import annotations
 
-import datetime as dt
 import itertools
 import signal
 import ssl
@@ -21,14 +20,14 @@ from pathlib import Path
 import pytest
 from paho.mqtt.enums import MQTTProtocolVersion
 
-from agent.fixes import Fix
-from agent.wire import TopicKind, Topics, WireFix, decode_fix, encode_fix
+from agent.wire import TopicKind, Topics, decode_fix
 from tests.integration.secure_broker import (
     ConnectRefused,
     Message,
     Probe,
     SecureBroker,
     make_lab_pki,
+    positions,
     start_secure_broker,
 )
 
@@ -241,14 +240,7 @@ def test_tls_listeners_refuse_clients_without_a_certificate(secure: SecureBroker
 
 @pytest.mark.parametrize("listener", ["vehicle", "service"])
 def test_tls_listeners_refuse_plain_mqtt(secure: SecureBroker, listener: str) -> None:
-    plain = Probe(
-        getattr(secure.ports, listener),
-        client_id="plain",
-        clean=True,
-        transport="tcp",
-        protocol=MQTTProtocolVersion.MQTTv311,
-    )
-    secure.probes.append(plain)
+    plain = secure.unconnected_probe(listener, "plain")  # type: ignore[arg-type]
     with pytest.raises((ConnectRefused, ConnectionError, TimeoutError)):
         plain.connect(timeout=5)
 
@@ -258,13 +250,7 @@ def test_tls_listeners_refuse_certificates_of_another_ca(
     secure: SecureBroker, listener: str, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     rogue = make_lab_pki(tmp_path_factory.mktemp("rogue-pki"), ["PC-101"])
-    probe = Probe(
-        getattr(secure.ports, listener),
-        client_id="rogue",
-        clean=True,
-        transport="tcp",
-        protocol=MQTTProtocolVersion.MQTTv311,
-    )
+    probe = secure.unconnected_probe(listener, "rogue")  # type: ignore[arg-type]
     identity = "units/PC-101" if listener == "vehicle" else "services/collector"
     # Trust the real broker, present the rogue certificate.
     probe.client.tls_set(
@@ -392,31 +378,6 @@ def test_dispatch_cannot_write_etas_or_the_public_feed(secure: SecureBroker, wit
 
 BURST = 100_000
 DROPPED = "$SYS/broker/publish/messages/dropped"
-
-
-def positions(unit: str, count: int) -> list[bytes]:
-    """``count`` realistic pos payloads, seq 1..count."""
-    start = dt.datetime(2026, 11, 28, 8, 0, tzinfo=dt.UTC)
-    return [
-        encode_fix(
-            WireFix(
-                unit,
-                seq,
-                Fix(
-                    start + dt.timedelta(seconds=seq),
-                    53.235 + seq * 1e-6,
-                    -1.421,
-                    alt=92.4,
-                    speed=13.4,
-                    track=271.5,
-                    mode=3,
-                    hdop=0.9,
-                    sats=9,
-                ),
-            )
-        )
-        for seq in range(1, count + 1)
-    ]
 
 
 def stalled_collector(secure: SecureBroker) -> Probe:
