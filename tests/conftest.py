@@ -97,7 +97,11 @@ def start_broker(workdir: Path, extra_config: str = "") -> Broker:
         f"persistence_location {workdir}/\n"
         f"log_dest file {log}\n"
         "max_queued_messages 0\n"  # unlimited: tests count every message
-        "max_inflight_messages 100\n" + extra_config
+        "max_inflight_messages 100\n"
+        # Started as root (CI), Mosquitto would switch to the 'mosquitto' user,
+        # which cannot write its log or store into the test's directory.
+        + ("user root\n" if os.geteuid() == 0 else "")
+        + extra_config
     )
     process = subprocess.Popen([_mosquitto(), "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     broker = Broker("127.0.0.1", port, process, config, log)
