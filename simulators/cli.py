@@ -1,0 +1,288 @@
+"""``activecalls-sim``: replay, drive, routes, fleet.
+
+Only click decorators and printing live here; each command builds a frozen
+config and hands it to ``simulators.run`` or ``simulators.fleet``. Every
+option can also be set from the environment as ACTIVECALLS_SIM_<COMMAND>_<OPTION>,
+e.g. ACTIVECALLS_SIM_REPLAY_SPEED=10.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import json
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from agent.fixes import InvalidFixError, parse_time
+from agent.formatter import SENTENCE_TYPES
+from simulators.drive import DEFAULT_START, DriveConfig, parse_tunnels
+from simulators.faults import FaultError, FaultSpec, parse_faults
+from simulators.geo import Polyline
+from simulators.pty import PtyError
+from simulators.receiver import Family
+from simulators.routes import RouteError, builtin_names, load_route
+from simulators.run import DriveRun, OutputConfig, ReplayRun, RunResult, run_drive, run_replay
+from simulators.serve import Output, PtyOutput, TcpOutput
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "auto_envvar_prefix": "ACTIVECALLS_SIM"})
+@click.version_option(package_name="activecalls")
+def main() -> None:
+    """Active Calls simulators: replay recorded NMEA, synthesize drives, emulate
+    receivers, inject faults, load-test the collector."""
+
+
+def _host_port(value: str | None) -> tuple[str, int] | None:
+    if value is None:
+        return None
+    host, sep, port = value.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise click.BadParameter(f"expected HOST:PORT, e.g. 127.0.0.1:10110, got {value!r}")
+    return host, int(port)
+
+
+def _faults(value: str | None) -> FaultSpec:
+    try:
+        return parse_faults(value or "")
+    except FaultError as exc:
+        raise click.BadParameter(str(exc), param_hint="--faults") from None
+
+
+def stream_options(func: F) -> F:
+    """Options shared by replay and drive: where to send, how fast, faults, receiver."""
+    for decorator in reversed([
+        click.option("--pty", "pty_path", metavar="PATH", help="Create a pseudo-terminal and a symlink PATH to it."),
+        click.option("--tcp", metavar="HOST:PORT", help="Serve the stream to TCP clients (port 0: any free port)."),
+        click.option("--speed", type=click.FloatRange(min=0), default=1.0, show_default=True,
+                     help="Time factor: 1 real time, 10 ten times faster, 0 as fast as the reader takes it."),
+        click.option("--faults", metavar="SPEC", help="Faults to inject, e.g. checksum=0.01,drop=0.02,unplug=10@300 "
+                     "(see docs/simulators.md)."),
+        click.option("--exit-on-hangup", is_flag=True, help="Exit when the reader closes the device "
+                     "(default: keep serving; a new reader may open it again)."),
+        click.option("-v", "--verbose", is_flag=True, help="Print readers, faults and receiver commands to stderr."),
+    ]):  # fmt: skip
+        func = decorator(func)
+    return func
+
+
+def _ready(output: Output) -> None:
+    # One line on stdout that a script can wait for: the device exists now.
+    if isinstance(output, PtyOutput):
+        click.echo(f"pty {output.port.path} -> {output.port.device}")
+    elif isinstance(output, TcpOutput):
+        click.echo(f"tcp {output.address[0]}:{output.port}")
+    sys.stdout.flush()
+
+
+def _log(verbose: bool) -> Callable[[str], None] | None:
+    if not verbose:
+        return None
+    return lambda line: click.echo(f"[{dt.datetime.now():%H:%M:%S.%f}"[:-3] + f"] {line}", err=True)
+
+
+def _summary(result: RunResult) -> None:
+    parts = []
+    if result.serve is not None:
+        parts.append(" ".join(f"{k}={v}" for k, v in result.serve.as_dict().items()))
+    else:
+        parts.append(f"epochs={result.epochs_written}")
+    faults = {k: v for k, v in result.faults.as_dict().items() if v}
+    if faults:
+        parts.append("faults: " + " ".join(f"{k}={v}" for k, v in faults.items()))
+    click.echo("; ".join(parts), err=True)
+
+
+def _run(action: Callable[[], RunResult]) -> None:
+    try:
+        result = action()
+    except PtyError as exc:
+        raise click.ClickException(str(exc)) from None
+    except OSError as exc:
+        raise click.ClickException(f"{exc.filename or 'output'}: {exc.strerror or exc}") from None
+    _summary(result)
+
+
+@main.command()
+@click.argument("trace", type=click.Path(exists=True, dir_okay=False))
+@stream_options
+@click.option("--stdout", "to_stdout", is_flag=True, help="Write the stream to standard output (the default).")
+@click.option("--loop", is_flag=True, help="Repeat forever, moving times and dates forward each pass.")
+@click.option(
+    "--start-epoch",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Start at this epoch (0 = the first).",
+)
+@click.option("--count", type=click.IntRange(min=1), help="Play this many epochs (per pass).")
+@click.option("--clean", is_flag=True, help="Send only valid sentences (drop junk, bad checksums, comments).")
+@click.option(
+    "--now",
+    "to_now",
+    is_flag=True,
+    help="Move times and dates so the first epoch is now: an old recording then looks live to an agent or collector.",
+)
+@click.option(
+    "--max-gap",
+    type=click.FloatRange(min=0, min_open=True),
+    default=30.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Longer gaps between epoch times are discontinuities, played as one interval.",
+)
+@click.option(
+    "--rate",
+    type=click.FloatRange(min=0.1, max=50),
+    default=1.0,
+    show_default=True,
+    metavar="HZ",
+    help="Epoch rate where the log has no times.",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for --faults.")
+@click.option(
+    "--receiver",
+    type=click.Choice([f.value for f in Family]),
+    default="none",
+    show_default=True,
+    help="Answer receiver commands as this family (mtk: $PMTK; ublox8/ublox9: UBX).",
+)
+def replay(trace: str, pty_path: str | None, tcp: str | None, speed: float, faults: str | None,
+           exit_on_hangup: bool, verbose: bool, to_stdout: bool, loop: bool, start_epoch: int, count: int | None,
+           clean: bool, to_now: bool, max_gap: float, rate: float, seed: int, receiver: str) -> None:  # fmt: skip
+    """Play a recorded NMEA log (TRACE) with its own timing to a pty, TCP clients or stdout.
+
+    \b
+    activecalls-sim replay tests/data/gpsd/ublox-8.log --pty /tmp/gps0
+    activecalls-sim replay drive.nmea --tcp 127.0.0.1:10110 --loop --now
+    activecalls-sim replay tests/data/gpsd/ublox-8.log --stdout --speed 0 --faults checksum=0.05 --seed 7
+    """
+    output = _output(pty_path, tcp, to_stdout)
+    config = ReplayRun(trace, output, speed=speed, loop=loop, start_epoch=start_epoch, count=count, clean=clean,
+                       now=to_now, max_gap_ms=round(max_gap * 1000), fallback_interval_ms=round(1000 / rate),
+                       faults=_faults(faults), seed=seed, receiver=Family(receiver),
+                       exit_on_hangup=exit_on_hangup)  # fmt: skip
+    _run(functools.partial(run_replay, config, on_ready=_ready, log=_log(verbose)))
+
+
+def _output(pty_path: str | None, tcp: str | None, to_stdout: bool, file: str | None = None) -> OutputConfig:
+    chosen = [name for name, value in (("--pty", pty_path), ("--tcp", tcp), ("--stdout", to_stdout),
+                                       ("--out", file)) if value]  # fmt: skip
+    if len(chosen) > 1:
+        raise click.UsageError(f"choose one output, not {' and '.join(chosen)}")
+    return OutputConfig(pty=pty_path, tcp=_host_port(tcp), stdout=to_stdout or not chosen, file=file)
+
+
+def _start(value: str) -> dt.datetime:
+    if value == "now":
+        now = dt.datetime.now(dt.UTC)
+        return now.replace(microsecond=now.microsecond // 1000 * 1000)
+    try:
+        return parse_time(value if value.endswith("Z") else value + "Z")
+    except InvalidFixError:
+        raise click.BadParameter(f"expected an ISO 8601 UTC time like 2026-01-05T08:00:00Z, or now; got {value!r}",
+                                 param_hint="--start") from None  # fmt: skip
+
+
+@main.command()
+@click.option(
+    "--route",
+    default="a61-sheffield-road",
+    show_default=True,
+    metavar="NAME|FILE",
+    help="A built-in route (see `activecalls-sim routes`) or a GeoJSON LineString / GPX track file.",
+)
+@click.option("-o", "--out", metavar="FILE", help="Write the whole trace to FILE at once ('-' = stdout).")
+@stream_options
+@click.option(
+    "--truth", metavar="FILE", help="Ground truth JSON lines (default: beside the trace or pty, NAME.truth.jsonl)."
+)
+@click.option("--kmh", type=float, default=48.0, show_default=True, help="Cruising speed.")
+@click.option("--accel", type=float, default=1.5, show_default=True, help="Acceleration, m/s2.")
+@click.option("--decel", type=float, default=2.5, show_default=True, help="Braking, m/s2.")
+@click.option("--stop-prob", type=float, default=0.5, show_default=True, help="Chance of stopping at each junction.")
+@click.option("--stop-s", type=float, default=20.0, show_default=True, help="Mean stop, seconds (+-50%).")
+@click.option("--hz", type=float, default=1.0, show_default=True, help="Fix rate, 1 to 10.")
+@click.option(
+    "--start",
+    "start_text",
+    default=DEFAULT_START.strftime("%Y-%m-%dT%H:%M:%SZ"),
+    show_default=True,
+    help="UTC time of the first fix, or 'now'.",
+)
+@click.option("--noise-m", type=float, default=2.5, show_default=True, help="GNSS error, RMS metres (capped at 3x).")
+@click.option(
+    "--tunnel", multiple=True, metavar="START:DURATION", help="No fix from START s for DURATION s; repeatable."
+)
+@click.option("--talker", type=click.Choice(["GP", "GN"]), default="GP", show_default=True)
+@click.option(
+    "--sentences",
+    default="GGA,GSA,RMC,VTG",
+    show_default=True,
+    help=f"Sentence types per epoch, from {','.join(SENTENCE_TYPES)}.",
+)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--laps", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option(
+    "--duration", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS", help="Stop after this long."
+)
+@click.option(
+    "--receiver",
+    type=click.Choice([f.value for f in Family]),
+    default="mtk",
+    show_default=True,
+    help="Receiver family to emulate on --pty/--tcp.",
+)
+def drive(route: str, out: str | None, pty_path: str | None, tcp: str | None, speed: float, faults: str | None,
+          exit_on_hangup: bool, verbose: bool, truth: str | None, kmh: float, accel: float, decel: float,
+          stop_prob: float, stop_s: float, hz: float, start_text: str, noise_m: float, tunnel: tuple[str, ...],
+          talker: str, sentences: str, seed: int, laps: int, duration: float | None,
+          receiver: str) -> None:  # fmt: skip
+    """Synthesize NMEA for a vehicle following a route, with its ground truth.
+
+    \b
+    activecalls-sim drive --route a619-chatsworth-road --seed 1 -o chatsworth.nmea
+    activecalls-sim drive --pty /tmp/gps0 --hz 5 --start now --noise-m 3 --tunnel 120:30
+    """
+    kinds = tuple(s.strip().upper() for s in sentences.split(",") if s.strip())
+    unknown = [k for k in kinds if k not in SENTENCE_TYPES]
+    if unknown or not kinds:
+        raise click.BadParameter(f"unknown sentence type(s) {unknown}; choose from {','.join(SENTENCE_TYPES)}",
+                                 param_hint="--sentences")  # fmt: skip
+    try:
+        loaded = load_route(route)
+        config = DriveConfig(loaded, kmh=kmh, accel=accel, decel=decel, stop_prob=stop_prob, stop_s=stop_s, hz=hz,
+                             start=_start(start_text), noise_m=noise_m, tunnels=parse_tunnels(tunnel), talker=talker,
+                             sentences=kinds, seed=seed, laps=laps, duration_s=duration)  # fmt: skip
+    except (RouteError, ValueError) as exc:
+        raise click.UsageError(str(exc)) from None
+    output = _output(pty_path, tcp, False, out)
+    if output.stdout:
+        raise click.UsageError("choose an output: -o FILE (or -o - for stdout), --pty PATH or --tcp HOST:PORT")
+    run = DriveRun(config, output, truth=truth, speed=speed, faults=_faults(faults), receiver=Family(receiver),
+                   exit_on_hangup=exit_on_hangup)  # fmt: skip
+    _run(functools.partial(run_drive, run, on_ready=_ready, log=_log(verbose), stdout=sys.stdout.buffer))
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per route.")
+def routes(as_json: bool) -> None:
+    """List the built-in routes around Chesterfield, Derbyshire."""
+    for name in builtin_names():
+        route = load_route(name)
+        length = Polyline(route.points).length
+        if as_json:
+            click.echo(json.dumps({"name": name, "length_m": round(length), "vertices": len(route.points),
+                                   "stops": len(route.stops), "description": route.description}))  # fmt: skip
+        else:
+            click.echo(f"{name:22} {length / 1000:5.1f} km  {route.description}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
