@@ -21,6 +21,7 @@ from agent.fixes import InvalidFixError, parse_time
 from agent.formatter import SENTENCE_TYPES
 from simulators.drive import DEFAULT_START, DriveConfig, parse_tunnels
 from simulators.faults import FaultError, FaultSpec, parse_faults
+from simulators.fleet import FleetConfig, run_fleet
 from simulators.geo import Polyline
 from simulators.pty import PtyError
 from simulators.receiver import Family
@@ -282,6 +283,84 @@ def routes(as_json: bool) -> None:
                                    "stops": len(route.stops), "description": route.description}))  # fmt: skip
         else:
             click.echo(f"{name:22} {length / 1000:5.1f} km  {route.description}")
+
+
+def _centre(value: str) -> tuple[float, float]:
+    try:
+        lat, lon = (float(x) for x in value.split(","))
+    except ValueError:
+        raise click.BadParameter(
+            f"expected LAT,LON, e.g. 53.235,-1.421, got {value!r}", param_hint="--centre"
+        ) from None
+    if not (abs(lat) <= 90 and abs(lon) <= 180):
+        raise click.BadParameter(f"LAT,LON out of range: {value!r}", param_hint="--centre")
+    return lat, lon
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="MQTT broker host.")
+@click.option("--port", type=click.IntRange(1, 65535), default=1883, show_default=True)
+@click.option("--fleet", "fleet_id", default="derbyshire", show_default=True, help="Fleet id in the topics.")
+@click.option("--units", type=click.IntRange(min=1), default=500, show_default=True)
+@click.option(
+    "--hz",
+    type=click.FloatRange(min=0, max=10, min_open=True),
+    default=1.0,
+    show_default=True,
+    help="Fixes per second per unit.",
+)
+@click.option(
+    "--duration", type=click.FloatRange(min=0, min_open=True), default=60.0, show_default=True, metavar="SECONDS"
+)
+@click.option(
+    "--outage",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    show_default=True,
+    metavar="P",
+    help="Fraction of units that lose their connection, keep fixes, and send them on track afterwards.",
+)
+@click.option("--outage-at", type=click.FloatRange(min=0), metavar="SECONDS", help="Default: a quarter into the run.")
+@click.option("--outage-for", type=click.FloatRange(min=0), metavar="SECONDS", help="Default: a quarter of the run.")
+@click.option(
+    "--centre",
+    default="53.2350,-1.4210",
+    show_default=True,
+    metavar="LAT,LON",
+    help="Centre of the patrol area (default: Chesterfield).",
+)
+@click.option("--radius-km", type=float, default=5.0, show_default=True)
+@click.option("--prefix", default="SIM", show_default=True, help="Unit ids are PREFIX-0001, PREFIX-0002, ...")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--username", help="MQTT user name.")
+@click.option("--password-file", type=click.Path(exists=True, dir_okay=False), help="File holding the MQTT password.")
+@click.option("-v", "--verbose", is_flag=True, help="Print progress to stderr.")
+def fleet(host: str, port: int, fleet_id: str, units: int, hz: float, duration: float, outage: float,
+          outage_at: float | None, outage_for: float | None, centre: str, radius_km: float, prefix: str, seed: int,
+          username: str | None, password_file: str | None, verbose: bool) -> None:  # fmt: skip
+    """Load generator: N units publishing fixes to the broker with the wire contract.
+
+    \b
+    activecalls-sim fleet --units 500 --hz 1 --duration 60
+    activecalls-sim fleet --units 50 --duration 120 --outage 0.2 --outage-at 30 --outage-for 40
+    """
+    password = None
+    if password_file is not None:
+        with open(password_file, encoding="utf-8") as f:
+            password = f.read().strip()
+    try:
+        config = FleetConfig(host=host, port=port, fleet=fleet_id, units=units, hz=hz, duration_s=duration,
+                             outage=outage, outage_at_s=outage_at, outage_for_s=outage_for, centre=_centre(centre),
+                             radius_km=radius_km, seed=seed, prefix=prefix, username=username,
+                             password=password)  # fmt: skip
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    try:
+        report = run_fleet(config, say=_log(verbose) or (lambda line: None))
+    except ConnectionError as exc:
+        raise click.ClickException(str(exc)) from None
+    for line in report.lines():
+        click.echo(line)
 
 
 if __name__ == "__main__":  # pragma: no cover

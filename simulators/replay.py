@@ -84,7 +84,7 @@ def read_epochs(
     if fallback_interval_ms <= 0:
         raise ValueError("the fallback interval must be positive")
     framer = LineFramer()
-    builders: list[_Builder] = [_Builder()]
+    builders: list[_Builder] = [_Builder(offset_ms=0)]
     last_tod: int | None = None
     date: dt.date | None = None
 
