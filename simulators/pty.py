@@ -102,13 +102,21 @@ class PtyPort:
         try:
             deadline = time.monotonic() + timeout
             last, since = -1, time.monotonic()
+            empty_since: float | None = None
             while time.monotonic() < deadline:
+                now = time.monotonic()
                 waiting = struct.unpack("i", fcntl.ioctl(own, termios.FIONREAD, b"\0\0\0\0"))[0]
                 if waiting == 0:
-                    return
+                    # FIONREAD does not count bytes still in the kernel's flip
+                    # buffer on their way to the reader: empty must stay empty.
+                    empty_since = now if empty_since is None else empty_since
+                    if now - empty_since >= 0.2:
+                        return
+                else:
+                    empty_since = None
                 if waiting != last:
-                    last, since = waiting, time.monotonic()
-                elif time.monotonic() - since > 2.0:
+                    last, since = waiting, now
+                elif waiting and now - since > 2.0:
                     return  # the reader stopped reading (or left): give up
                 time.sleep(0.01)
         finally:

@@ -20,11 +20,13 @@ Field positions (after the address), as quoted in ``agent.nmea``::
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Final
 
 from agent import nmea
 from agent.fixes import UTC
 from agent.formatter import time_of_day_ms
+from agent.framer import LineFramer
 
 __all__ = ["TIMED", "move_position", "sentence_type", "shift_time", "split"]
 
@@ -64,6 +66,23 @@ def _decimals(field: str) -> int:
     return 0 if dot < 0 else len(field) - dot - 1
 
 
+def _each_sentence(line: bytes, rewrite: Callable[[bytes], bytes]) -> bytes:
+    """Apply ``rewrite`` to every sentence in a line, including sentences that
+    share their line with junk (binary frames before a ``$GPRMC``)."""
+    body = line.rstrip(b"\r\n")
+    if body.startswith(b"$") and body.count(b"$") == 1:
+        return rewrite(line)  # the usual case: one sentence, one line
+    out = bytearray()
+    pos = 0
+    for candidate in LineFramer().feed(body + b"\n"):
+        i = body.find(candidate, pos)
+        if i >= 0:
+            out += body[pos:i] + rewrite(candidate)
+            pos = i + len(candidate)
+    out += body[pos:]
+    return bytes(out) + line[len(body) :]
+
+
 def shift_time(line: bytes, delta: dt.timedelta) -> bytes:
     """Move the time (and date, where the sentence has one) forward by ``delta``.
 
@@ -71,6 +90,15 @@ def shift_time(line: bytes, delta: dt.timedelta) -> bytes:
     dates follow. The printed precision of each field is kept, so ``delta``
     should be a whole number of seconds for logs with whole-second times.
     """
+    return _each_sentence(line, lambda sentence: _shift_time(sentence, delta))
+
+
+def move_position(line: bytes, dlat: float, dlon: float) -> bytes:
+    """Add ``dlat``/``dlon`` degrees to the position of GGA, RMC, GNS and GLL."""
+    return _each_sentence(line, lambda sentence: _move_position(sentence, dlat, dlon))
+
+
+def _shift_time(line: bytes, delta: dt.timedelta) -> bytes:
     parts = split(line)
     if parts is None:
         return line
@@ -95,8 +123,7 @@ def shift_time(line: bytes, delta: dt.timedelta) -> bytes:
     return _join(address, fields, ending)
 
 
-def move_position(line: bytes, dlat: float, dlon: float) -> bytes:
-    """Add ``dlat``/``dlon`` degrees to the position of GGA, RMC, GNS and GLL."""
+def _move_position(line: bytes, dlat: float, dlon: float) -> bytes:
     parts = split(line)
     if parts is None:
         return line
