@@ -9,6 +9,7 @@ agent service once that exists.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from collections.abc import Callable
 from pathlib import Path
 
@@ -27,9 +28,9 @@ CASES: list[tuple[str, Check]] = [
     ("garbage=0.3", lambda r: r.decoder.stats.framing.junk > 5),
     ("truncate=0.3", lambda r: r.decoder.stats.missing_checksum > 5),
     ("dup=0.3", lambda r: r.decoder.stats.decoded > 4 * len(r.fixes)),
-    ("jump=0.2", lambda r: any(abs(a.lat - b.lat) > 0.002 for a, b in zip(r.fixes, r.fixes[1:]))),
+    ("jump=0.2", lambda r: any(abs(a.lat - b.lat) > 0.002 for a, b in itertools.pairwise(r.fixes))),
     ("rollover", lambda r: all(f.time.year == 2006 for f in r.fixes)),
-    ("stall=3@4", lambda r: any((b.time - a.time).total_seconds() >= 3 for a, b in zip(r.fixes, r.fixes[1:]))),
+    ("stall=3@4", lambda r: any((b.time - a.time).total_seconds() >= 3 for a, b in itertools.pairwise(r.fixes))),
     ("unplug=1@4", lambda r: r.reopened >= 1),
 ]
 

@@ -12,7 +12,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from agent.wire import Topics, TopicKind, decode_fix, decode_state, decode_track
+from agent.wire import TopicKind, Topics, decode_fix, decode_state, decode_track
 from tests.conftest import Broker
 
 pytestmark = pytest.mark.integration

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import itertools
 import os
 import select
 import socket
@@ -17,7 +18,7 @@ import pytest
 from agent.decoder import NmeaDecoder
 from agent.fixes import Fix
 from tests.conftest import GPSD_CORPUS
-from tests.integration.sim_helpers import SIM, PtyReader, sim_process
+from tests.integration.sim_helpers import PtyReader, sim_process
 
 pytestmark = pytest.mark.integration
 
@@ -71,11 +72,11 @@ def test_every_corpus_log_through_a_pty_gives_the_fixes_of_parse(tmp_path: Path)
 
 
 def spacing(arrivals: list[float]) -> list[float]:
-    return [b - a for a, b in zip(arrivals, arrivals[1:])]
+    return [b - a for a, b in itertools.pairwise(arrivals)]
 
 
 def log_spacing(fixes: list[Fix]) -> list[float]:
-    return [(b.time - a.time).total_seconds() for a, b in zip(fixes, fixes[1:])]
+    return [(b.time - a.time).total_seconds() for a, b in itertools.pairwise(fixes)]
 
 
 @pytest.mark.slow

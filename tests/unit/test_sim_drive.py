@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 from typing import Any
 
@@ -29,7 +30,7 @@ def run(config: DriveConfig) -> tuple[bytes, list[dict[str, Any]], NmeaDecoder, 
 def test_builtin_route_decodes_clean_and_stays_near_the_road(name: str) -> None:
     route = load_route(name)
     noise = 4.0
-    data, truth, decoder, fixes = run(DriveConfig(route, seed=3, noise_m=noise, stop_prob=0.3))
+    _, truth, decoder, fixes = run(DriveConfig(route, seed=3, noise_m=noise, stop_prob=0.3))
     assert decoder.stats.rejected_checksum == 0 and decoder.stats.malformed == 0
     positions = [r for r in truth if r["type"] == "position"]
     assert len(fixes) == len(positions) > 100
@@ -65,7 +66,7 @@ def test_speed_profile_and_stops() -> None:
     speeds = sim.trajectory.speed
     assert max(speeds) <= 60 / 3.6 + 1e-6 and max(speeds) > 55 / 3.6
     # Accelerations within the limits (50 ms steps).
-    steps = [(b - a) / 0.05 for a, b in zip(speeds, speeds[1:])]
+    steps = [(b - a) / 0.05 for a, b in itertools.pairwise(speeds)]
     assert max(steps) <= config.accel + 1e-6
     assert len(sim.trajectory.stops) == len(config.route.stops) - 1  # every junction but the start
     assert all(5 <= dwell <= 15 for _, dwell in sim.trajectory.stops)
@@ -74,9 +75,9 @@ def test_speed_profile_and_stops() -> None:
 def test_rate_talker_sentences_tunnel() -> None:
     config = DriveConfig(load_route("town-centre-ring"), hz=5, talker="GN", sentences=("RMC", "GGA"),
                          tunnels=((20, 10),), duration_s=60)  # fmt: skip
-    data, truth, decoder, fixes = run(config)
+    data, truth, _, fixes = run(config)
     assert data.startswith(b"$GNRMC") and b"GSA" not in data
-    gaps = {round((b.time - a.time).total_seconds(), 3) for a, b in zip(fixes, fixes[1:])}
+    gaps = {round((b.time - a.time).total_seconds(), 3) for a, b in itertools.pairwise(fixes)}
     assert gaps == {0.2, 10.2}  # 5 Hz, and one 10 s tunnel
     assert not any(dt.datetime(2026, 1, 5, 8, 0, 20, tzinfo=dt.UTC) <= f.time < dt.datetime(2026, 1, 5, 8, 0, 30,
                    tzinfo=dt.UTC) for f in fixes)  # fmt: skip

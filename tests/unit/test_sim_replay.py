@@ -91,7 +91,8 @@ def test_select_and_shift() -> None:
 
 
 def test_rewrite_keeps_what_it_does_not_change() -> None:
-    rmc = format_sentence("GPRMC", "235959.50,A,5314.1000,N,00125.2000,W,10.0,90.0,010326,,,A".split(","))
+    fields = ["235959.50", "A", "5314.1000", "N", "00125.2000", "W", "10.0", "90.0", "010326", "", "", "A"]
+    rmc = format_sentence("GPRMC", fields)
     moved = shift_time(rmc, dt.timedelta(seconds=1))
     assert b"000000.50" in moved and b",020326," in moved and moved.endswith(b"\r\n")
     assert shift_time(b"junk\n", dt.timedelta(seconds=1)) == b"junk\n"

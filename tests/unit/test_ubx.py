@@ -77,7 +77,8 @@ def test_valset_round_trip_and_key_sizes() -> None:
 
 
 def test_mon_ver_parse() -> None:
-    payload = b"ROM CORE 3.01 (107888)".ljust(30, b"\0") + b"00080000".ljust(10, b"\0") + b"PROTVER=18.00".ljust(30, b"\0")
+    payload = b"ROM CORE 3.01 (107888)".ljust(30, b"\0") + b"00080000".ljust(10, b"\0")
+    payload += b"PROTVER=18.00".ljust(30, b"\0")
     assert ubx.parse_mon_ver(payload) == ("ROM CORE 3.01 (107888)", "00080000", ("PROTVER=18.00",))
     with pytest.raises(ubx.UbxError):
         ubx.parse_mon_ver(payload[:-1])
