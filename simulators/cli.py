@@ -32,7 +32,27 @@ from simulators.serve import Output, PtyOutput, TcpOutput
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "auto_envvar_prefix": "ACTIVECALLS_SIM"})
+class _Group(click.Group):
+    """Errors as one line (``Error: ...``), not click's usage block: a test
+    engineer's script logs them, and the reason must be the line it shows."""
+
+    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+        try:
+            result = super().main(*args, standalone_mode=False, **kwargs)
+        except click.ClickException as exc:
+            hint = " (see --help)" if isinstance(exc, click.UsageError) else ""
+            click.echo(f"Error: {exc.format_message()}{hint}", err=True)
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("Aborted.", err=True)
+            sys.exit(1)
+        if standalone_mode:
+            sys.exit(result if isinstance(result, int) else 0)
+        return result
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"],
+                                           "auto_envvar_prefix": "ACTIVECALLS_SIM"})  # fmt: skip
 @click.version_option(package_name="activecalls")
 def main() -> None:
     """Active Calls simulators: replay recorded NMEA, synthesize drives, emulate

@@ -207,7 +207,8 @@ def plan(config: DriveConfig, rng: random.Random) -> Trajectory:
         t += STEP_S
         distance.append(s)
         speed.append(v)
-    return Trajectory(line, tuple(distance), tuple(speed), tuple(arrivals), tuple(stops[:-1]))
+    taken = tuple(stop for stop in stops[:-1] if stop[0] <= s)  # --duration may end the drive early
+    return Trajectory(line, tuple(distance), tuple(speed), tuple(arrivals), taken)
 
 
 class DriveSim:
