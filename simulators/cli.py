@@ -12,7 +12,7 @@ import datetime as dt
 import functools
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import click
@@ -36,9 +36,12 @@ class _Group(click.Group):
     """Errors as one line (``Error: ...``), not click's usage block: a test
     engineer's script logs them, and the reason must be the line it shows."""
 
-    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+    def main(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, prog_name: str | None = None, standalone_mode: bool = True,
+        **kwargs: Any,
+    ) -> Any:
         try:
-            result = super().main(*args, standalone_mode=False, **kwargs)
+            result = super().main(args, prog_name, standalone_mode=False, **kwargs)
         except click.ClickException as exc:
             hint = " (see --help)" if isinstance(exc, click.UsageError) else ""
             click.echo(f"Error: {exc.format_message()}{hint}", err=True)

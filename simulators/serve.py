@@ -35,6 +35,7 @@ __all__ = ["Output", "PtyOutput", "ServeStats", "StdoutOutput", "TcpOutput", "se
 
 IDLE_POLL_S: Final = 0.05  # how often we look for a reader while there is none
 MAX_CLIENT_BACKLOG: Final = 1 << 20  # a TCP client this far behind is dropped
+MAX_PTY_BACKLOG: Final = 64 * 1024  # a reader that stopped reading: like a UART, we overrun
 
 
 class Output(Protocol):
@@ -58,6 +59,7 @@ class PtyOutput:
     def __init__(self, path: str) -> None:
         self.port = PtyPort(path)
         self._pending = b""
+        self.overrun = 0  # bytes dropped because the reader stopped reading
 
     def reader_present(self) -> bool:
         return self.port.reader_present()
@@ -69,6 +71,9 @@ class PtyOutput:
         return self.port.read()
 
     def send(self, data: bytes) -> None:
+        if len(self._pending) + len(data) > MAX_PTY_BACKLOG:
+            self.overrun += len(data)  # bounded memory; a real serial port loses bytes too
+            return
         self._pending += data
         self.flush()
 
