@@ -151,7 +151,8 @@ def run_drive(
         items, injector = _with_faults(sim.epochs(receiver), run.faults, cfg.seed)
         output = open_output(run.output)
         on_ready(output)
-        stats = serve(items, output, speed=run.speed, receiver=receiver, exit_on_hangup=run.exit_on_hangup, log=log)
+        stats = serve(items, output, speed=run.speed, receiver=receiver, exit_on_hangup=run.exit_on_hangup,
+                      select=False, log=log)  # fmt: skip
         return RunResult(stats, injector.stats)
     finally:
         if truth_file is not None:

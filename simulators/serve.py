@@ -293,10 +293,14 @@ def serve(
     speed: float,
     receiver: Receiver | None = None,
     exit_on_hangup: bool = False,
+    select: bool = True,
     log: Callable[[str], None] | None = None,
 ) -> ServeStats:
     """Play ``items`` onto ``output`` until they end, SIGTERM, or (with
-    ``exit_on_hangup``) the reader leaves. Closes the output."""
+    ``exit_on_hangup``) the reader leaves. Closes the output.
+
+    ``select``: let the receiver thin and filter the epochs (a replayed log);
+    False when the source already asks the receiver (``drive``)."""
     stats = ServeStats()
     say = log or (lambda line: None)
     stop = _Stop()
@@ -321,24 +325,26 @@ def serve(
                 anchor = time.monotonic() - (item.offset_ms / 1000 / speed if speed else 0.0)
             now = time.monotonic()
             due = now if anchor is None or not speed else anchor + item.offset_ms / 1000 / speed
-            if not present:
-                if anchor is not None and speed and due <= now and isinstance(item, Epoch):
-                    stats.unread += 1  # a live receiver does not wait for its reader
-                    item = next(items, None)
+            live = anchor is not None and bool(speed)  # the clock runs, reader or not
+            if not present and not (live and due <= now):
+                time.sleep(min(IDLE_POLL_S, max(0.0, due - now)) if live else IDLE_POLL_S)
+                continue
+            if not present and isinstance(item, Epoch):
+                stats.unread += 1  # a live receiver does not wait for its reader
+                item = next(items, None)
+                continue
+            if present:
+                # Wait for the due time, answering commands meanwhile.
+                ready_to_send = due <= now and (speed or output.backlog() == 0)
+                timeout = 0.0 if ready_to_send else min(IDLE_POLL_S, max(0.0, due - now))
+                _pump(output, receiver, timeout, stats)
+                if not ready_to_send:
                     continue
-                time.sleep(min(IDLE_POLL_S, max(0.0, due - now)) if anchor is not None and speed else IDLE_POLL_S)
-                continue
-            # Wait for the due time, answering commands meanwhile.
-            ready_to_send = due <= now and (speed or output.backlog() == 0)
-            timeout = 0.0 if ready_to_send else min(IDLE_POLL_S, max(0.0, due - now))
-            _pump(output, receiver, timeout, stats)
-            if not ready_to_send:
-                continue
             if isinstance(item, Epoch):
-                if receiver is not None and not receiver.due(item.offset_ms):
+                if receiver is not None and select and not receiver.due(item.offset_ms):
                     stats.thinned += 1
                 else:
-                    lines = item.lines if receiver is None else receiver.select(item.lines, cycle)
+                    lines = item.lines if receiver is None or not select else receiver.select(item.lines, cycle)
                     cycle += 1
                     data = b"".join(lines)
                     if data:
