@@ -1,0 +1,473 @@
+"""MQTT connection shared by every Active Calls service: settings, TLS, asyncio.
+
+- :class:`MqttSettings` and :func:`mqtt_settings` read a ``[mqtt]`` TOML table
+  (:mod:`agent.tomlconfig`), so the agent and the collector configure a broker
+  connection with the same keys and the same errors.
+- :class:`MqttConnection` runs one paho-mqtt 2.x session on the asyncio loop
+  (paho's callbacks only resolve futures, as aiomqtt does): TLS with a CA file,
+  client certificate and key (mTLS), username plus a password read from a file,
+  MQTT 5 by default or 3.1.1, a last will, and ``TCP_NODELAY`` on the socket
+  (paho leaves Nagle on, which holds a small publish 10-40 ms in the kernel).
+  One object is one session: after it ends, make a new one.
+- :func:`connect_with_retry` reconnects with :class:`agent.backoff.Backoff`
+  (jittered exponential, capped at ``backoff_max_s``).
+
+Errors form one small tree under :class:`MqttError`, split by what a person
+would do about them: :class:`BrokerUnreachableError`, :class:`TlsError`,
+:class:`AuthError`, :class:`ConnectionLostError`, :class:`PublishRefusedError`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import ssl
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final, TypeVar
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
+from paho.mqtt.reasoncodes import ReasonCode
+
+from agent.backoff import Backoff
+from agent.tomlconfig import ConfigError, Table
+
+__all__ = [
+    "PROTOCOLS",
+    "AuthError",
+    "BrokerUnreachableError",
+    "ConnectionLostError",
+    "MqttConnection",
+    "MqttError",
+    "MqttSettings",
+    "PublishRefusedError",
+    "TlsError",
+    "Will",
+    "connect_with_retry",
+    "mqtt_settings",
+    "read_password",
+    "tls_context",
+]
+
+log = logging.getLogger(__name__)
+
+PROTOCOLS: Final = {"5": MQTTProtocolVersion.MQTTv5, "3.1.1": MQTTProtocolVersion.MQTTv311}
+# CONNACK reason codes that mean "your credentials", not "the broker is broken".
+_AUTH_FAILURES: Final = {"Not authorized", "Bad user name or password", "Client identifier not valid", "Banned"}
+T = TypeVar("T")
+
+
+class MqttError(Exception):
+    """Base of every MQTT connection error; ``str()`` is a one-line reason."""
+
+
+class BrokerUnreachableError(MqttError):
+    """No TCP connection: refused, unresolvable host, timeout, no route."""
+
+
+class TlsError(MqttError):
+    """The TLS handshake failed: untrusted or mismatched server certificate,
+    or the broker refused our client certificate."""
+
+
+class AuthError(MqttError):
+    """The broker answered and refused the login (username, password, client id)."""
+
+
+class ConnectionLostError(MqttError):
+    """The session ended (network, keepalive, broker shutdown) or never began."""
+
+
+class PublishRefusedError(MqttError):
+    """The broker acknowledged a publish with a failure reason (MQTT 5), e.g. an ACL."""
+
+
+@dataclass(frozen=True, slots=True)
+class MqttSettings:
+    """How to reach and log in to one broker (the ``[mqtt]`` table)."""
+
+    host: str = "localhost"
+    port: int = 1883
+    protocol: str = "5"  # "5" or "3.1.1"
+    client_id: str = ""  # the service fills in its default (the agent: its unit id)
+    username: str | None = None
+    password_file: Path | None = None
+    tls: bool = False
+    ca_file: Path | None = None  # None with tls: the system's trusted CAs
+    cert_file: Path | None = None  # client certificate (mTLS) ...
+    key_file: Path | None = None  # ... and its private key
+    keepalive_s: int = 60
+    connect_timeout_s: float = 10.0
+    backoff_initial_s: float = 1.0
+    backoff_max_s: float = 60.0
+    max_inflight: int = 8  # messages a publisher leaves awaiting PUBACK at once
+
+    @property
+    def url(self) -> str:
+        return f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port}"
+
+
+def mqtt_settings(table: Table, *, default_client_id: str) -> MqttSettings:
+    """Read a ``[mqtt]`` table (rejecting unknown keys) into MqttSettings."""
+    tls_keys = ("ca_file", "cert_file", "key_file")
+    tls = table.get_bool("tls", any(k in table for k in tls_keys))
+    ca_file = table.get_path("ca_file", None)
+    cert_file = table.get_path("cert_file", None)
+    key_file = table.get_path("key_file", None)
+    if (cert_file is None) != (key_file is None):
+        raise table.error("cert_file" if key_file is not None else "key_file", "cert_file and key_file go together")
+    username = table.get_str("username", None)
+    password_file = table.get_path("password_file", None)
+    if password_file is not None and username is None:
+        raise table.error("password_file", "needs a username too")
+    initial = table.get_float("backoff_initial_s", 1.0, low=0.0, low_exclusive=True)
+    settings = MqttSettings(
+        host=table.get_str("host", "localhost"),
+        port=table.get_int("port", 8883 if tls else 1883, low=1, high=65535),
+        protocol=table.get_choice("protocol", tuple(PROTOCOLS), "5"),
+        client_id=table.get_str("client_id", default_client_id),
+        username=username,
+        password_file=password_file,
+        tls=tls,
+        ca_file=ca_file,
+        cert_file=cert_file,
+        key_file=key_file,
+        keepalive_s=table.get_int("keepalive_s", 60, low=5, high=65535),
+        connect_timeout_s=table.get_float("connect_timeout_s", 10.0, low=0.0, low_exclusive=True),
+        backoff_initial_s=initial,
+        backoff_max_s=table.get_float("backoff_max_s", 60.0, low=initial),
+        max_inflight=table.get_int("max_inflight", 8, low=1, high=1000),
+    )
+    if not tls and any(k in table for k in tls_keys):
+        raise table.error("tls", "is false, but ca_file/cert_file/key_file are set")
+    table.check_unknown()
+    return settings
+
+
+def read_password(path: Path) -> str:
+    """The password: the file's first line (a trailing newline is not part of it)."""
+    try:
+        return path.read_text(encoding="utf-8").splitlines()[0] if path.stat().st_size else ""
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or exc
+        raise ConfigError(f"cannot read the MQTT password file: {reason}", path=path) from None
+
+
+def tls_context(settings: MqttSettings) -> ssl.SSLContext:
+    """Verify the broker (CA file or system CAs, host name) and present our certificate if set."""
+    try:
+        context = ssl.create_default_context(cafile=str(settings.ca_file) if settings.ca_file else None)
+    except (OSError, ssl.SSLError) as exc:
+        reason = getattr(exc, "strerror", None) or exc
+        raise ConfigError(f"cannot load the CA file: {reason}", path=settings.ca_file) from None
+    if settings.cert_file is not None and settings.key_file is not None:
+        try:
+            context.load_cert_chain(str(settings.cert_file), str(settings.key_file))
+        except (OSError, ssl.SSLError) as exc:
+            reason = getattr(exc, "strerror", None) or getattr(exc, "reason", None) or exc
+            raise ConfigError(f"cannot load the client certificate or key: {reason}", path=settings.cert_file) from None
+    return context
+
+
+@dataclass(frozen=True, slots=True)
+class Will:
+    """What the broker publishes for us when the connection dies uncleanly."""
+
+    topic: str
+    payload: bytes
+    qos: int = 1
+    retain: bool = True
+
+
+def _set_nodelay(_client: paho.Client, _userdata: Any, sock: Any) -> None:
+    # Called by paho from the connecting thread: setsockopt only, no loop access.
+    with contextlib.suppress(OSError, AttributeError):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+def _in_thread(loop: asyncio.AbstractEventLoop, fn: Callable[[], T]) -> asyncio.Future[T]:
+    """Run a blocking call in a daemon thread: unlike the default executor, a
+    shutdown never waits for a connect stuck on an unanswering network."""
+    future: asyncio.Future[T] = loop.create_future()
+
+    def deliver(result: T | None, error: BaseException | None) -> None:
+        if future.cancelled():
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)  # type: ignore[arg-type]
+
+    def target() -> None:
+        try:
+            result = fn()
+        except BaseException as exc:  # delivered to the awaiting task
+            with contextlib.suppress(RuntimeError):  # loop closed meanwhile
+                loop.call_soon_threadsafe(deliver, None, exc)
+        else:
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(deliver, result, None)
+
+    threading.Thread(target=target, name="mqtt-connect", daemon=True).start()
+    return future
+
+
+class MqttConnection:
+    """One MQTT session on the running asyncio loop.
+
+    ``await connect()`` returns once the broker accepted the login;
+    ``publish()`` returns a future resolved by the PUBACK; ``closed`` resolves
+    (with the reason) when the session ends, and every unacknowledged publish
+    then fails with :class:`ConnectionLostError`.
+    """
+
+    def __init__(
+        self,
+        settings: MqttSettings,
+        *,
+        client_id: str | None = None,
+        will: Will | None = None,
+        on_message: Callable[[str, bytes], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.client_id = client_id or settings.client_id
+        self._will = will
+        self._on_message = on_message
+        self._loop = asyncio.get_running_loop()
+        self._client: paho.Client | None = None
+        self._fd = -1
+        self._pending: dict[int, asyncio.Future[None]] = {}
+        self._connack: asyncio.Future[ReasonCode] = self._loop.create_future()
+        self.closed: asyncio.Future[MqttError] = self._loop.create_future()
+        self._misc_task: asyncio.Task[None] | None = None
+        self._last_error = ""  # paho's last logged error: tells a TLS alert from a plain close
+
+    @property
+    def connected(self) -> bool:
+        return self._connack.done() and not self.closed.done()
+
+    def _make_client(self) -> paho.Client:
+        s = self.settings
+        protocol = PROTOCOLS[s.protocol]
+        client = paho.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=self.client_id,
+            protocol=protocol,
+            clean_session=None if protocol == MQTTProtocolVersion.MQTTv5 else True,
+            reconnect_on_failure=False,
+        )
+        client.connect_timeout = s.connect_timeout_s
+        client.max_inflight_messages_set(0)  # no queue inside paho: the publisher bounds its own window
+        client.max_queued_messages_set(0)
+        if s.username is not None:
+            client.username_pw_set(s.username, read_password(s.password_file) if s.password_file else None)
+        if s.tls:
+            client.tls_set_context(tls_context(s))
+        if self._will is not None:
+            w = self._will
+            client.will_set(w.topic, w.payload, w.qos, w.retain)
+        client.on_socket_open = _set_nodelay
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_publish = self._on_publish
+        client.on_message = self._on_paho_message
+        client.on_log = self._on_log
+        return client
+
+    async def connect(self) -> None:
+        """Open the session; raise a :class:`MqttError` subtype (or ConfigError for
+        unreadable credential files) if the broker cannot be reached or refuses us."""
+        s = self.settings
+        client = self._client = self._make_client()
+        try:
+            await _in_thread(self._loop, lambda: client.connect(s.host, s.port, s.keepalive_s))
+        except ssl.SSLCertVerificationError as exc:
+            raise TlsError(f"{s.url}: server certificate not trusted: {exc.verify_message}") from None
+        except ssl.SSLError as exc:
+            raise TlsError(f"{s.url}: TLS handshake failed: {exc.reason or exc}") from None
+        except ssl.CertificateError as exc:
+            raise TlsError(f"{s.url}: server certificate does not match the host name: {exc}") from None
+        except socket.gaierror as exc:
+            raise BrokerUnreachableError(f"{s.url}: cannot resolve host {s.host!r}: {exc.strerror}") from None
+        except ConnectionRefusedError:
+            raise BrokerUnreachableError(f"{s.url}: connection refused (broker down or wrong port)") from None
+        except TimeoutError:
+            raise BrokerUnreachableError(f"{s.url}: no answer within {s.connect_timeout_s:g} s") from None
+        except OSError as exc:
+            raise BrokerUnreachableError(f"{s.url}: {exc.strerror or exc}") from None
+        sock = client.socket()
+        if sock is None:  # pragma: no cover - connect() returned without a socket
+            raise ConnectionLostError(f"{s.url}: connection closed at once")
+        self._fd = sock.fileno()
+        client.on_socket_close = self._on_socket_close
+        client.on_socket_register_write = self._on_register_write
+        client.on_socket_unregister_write = self._on_unregister_write
+        self._loop.add_reader(self._fd, self._readable)
+        if client.want_write():
+            self._loop.add_writer(self._fd, self._writable)
+        self._misc_task = self._loop.create_task(self._misc())
+        try:
+            done, _ = await asyncio.wait((self._connack, self.closed), timeout=s.connect_timeout_s)
+        except asyncio.CancelledError:
+            self._teardown(ConnectionLostError("cancelled"))
+            raise
+        if self._connack in done:
+            code = self._connack.result()
+            if not code.is_failure:
+                return
+            self._teardown(ConnectionLostError("login refused"))
+            reason = code.getName()
+            if reason in _AUTH_FAILURES:
+                raise AuthError(f"{s.url}: login refused: {reason}")
+            raise ConnectionLostError(f"{s.url}: broker refused the connection: {reason}")
+        if self.closed in done:
+            why = self._last_error or "connection closed before the broker answered"
+            if "SSL" in why or "certificate" in why.lower() or "alert" in why.lower():
+                raise TlsError(f"{s.url}: broker closed the TLS session: {why} (client certificate refused?)")
+            raise ConnectionLostError(f"{s.url}: {why}")
+        self._teardown(ConnectionLostError("timeout"))
+        raise BrokerUnreachableError(f"{s.url}: no CONNACK within {s.connect_timeout_s:g} s")
+
+    def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> asyncio.Future[None]:
+        """Send one message; the future resolves on PUBACK (QoS 1) or once
+        handed to the socket (QoS 0), and fails if the session ends first."""
+        future: asyncio.Future[None] = self._loop.create_future()
+        if not self.connected or self._client is None:
+            future.set_exception(ConnectionLostError("not connected"))
+            return future
+        info = self._client.publish(topic, payload, qos, retain)
+        if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+            future.set_exception(ConnectionLostError(f"publish failed: {paho.error_string(info.rc)}"))
+        elif qos == 0:
+            future.set_result(None)
+        else:
+            self._pending[info.mid] = future
+        return future
+
+    async def subscribe(self, topic_filter: str, qos: int = 1) -> None:
+        if self._client is None or not self.connected:
+            raise ConnectionLostError("not connected")
+        result, _mid = self._client.subscribe(topic_filter, qos)
+        if result != MQTTErrorCode.MQTT_ERR_SUCCESS:
+            raise ConnectionLostError(f"subscribe failed: {paho.error_string(result)}")
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._pending)
+
+    async def disconnect(self, timeout: float = 1.0) -> None:
+        """Clean DISCONNECT (the broker then drops our last will) and wait for the close."""
+        client = self._client
+        if client is not None and self.connected:
+            client.disconnect()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self.closed), timeout)
+        self._teardown(ConnectionLostError("disconnected"))
+
+    # -- paho callbacks: called on the loop thread from loop_read/loop_write/loop_misc
+
+    def _on_connect(self, _c: paho.Client, _u: Any, _flags: Any, code: ReasonCode, _props: Any) -> None:
+        if not self._connack.done():
+            self._connack.set_result(code)
+
+    def _on_disconnect(self, _c: paho.Client, _u: Any, _flags: Any, code: ReasonCode, _props: Any) -> None:
+        reason = code.getName() if code.is_failure else "closed"
+        if self._last_error and code.is_failure:
+            reason = f"{reason} ({self._last_error})"
+        self._teardown(ConnectionLostError(f"{self.settings.url}: connection lost: {reason}"))
+
+    def _on_publish(self, _c: paho.Client, _u: Any, mid: int, code: ReasonCode, _props: Any) -> None:
+        future = self._pending.pop(mid, None)
+        if future is None or future.done():
+            return
+        if code.is_failure:
+            future.set_exception(PublishRefusedError(f"broker refused a publish: {code.getName()}"))
+        else:
+            future.set_result(None)
+
+    def _on_paho_message(self, _c: paho.Client, _u: Any, message: paho.MQTTMessage) -> None:
+        if self._on_message is not None:
+            self._on_message(message.topic, bytes(message.payload))
+
+    def _on_log(self, _c: paho.Client, _u: Any, level: int, text: str) -> None:
+        if level == paho.MQTT_LOG_ERR:
+            self._last_error = text
+
+    def _on_socket_close(self, _c: paho.Client, _u: Any, _sock: Any) -> None:
+        self._unregister()
+
+    def _on_register_write(self, _c: paho.Client, _u: Any, _sock: Any) -> None:
+        if self._fd >= 0:
+            self._loop.add_writer(self._fd, self._writable)
+
+    def _on_unregister_write(self, _c: paho.Client, _u: Any, _sock: Any) -> None:
+        if self._fd >= 0:
+            self._loop.remove_writer(self._fd)
+
+    # -- event loop glue
+
+    def _readable(self) -> None:
+        if self._client is not None:
+            self._client.loop_read()
+
+    def _writable(self) -> None:
+        if self._client is not None:
+            self._client.loop_write()
+
+    async def _misc(self) -> None:
+        # Keepalive pings and their timeouts.
+        while self._client is not None and not self.closed.done():
+            await asyncio.sleep(1.0)
+            if self._client is not None:
+                self._client.loop_misc()
+
+    def _unregister(self) -> None:
+        if self._fd >= 0:
+            self._loop.remove_reader(self._fd)
+            self._loop.remove_writer(self._fd)
+            self._fd = -1
+
+    def _teardown(self, reason: MqttError) -> None:
+        """End the session once: fail what is pending, release the socket."""
+        self._unregister()
+        if not self.closed.done():
+            self.closed.set_result(reason)
+        pending, self._pending = self._pending, {}
+        for future in pending.values():
+            if not future.done():
+                future.set_exception(ConnectionLostError(str(reason)))
+        client, self._client = self._client, None
+        if client is not None:
+            client.on_disconnect = None
+            with contextlib.suppress(Exception):
+                client._sock_close()  # paho has no public close without DISCONNECT
+        if self._misc_task is not None and self._misc_task is not asyncio.current_task():
+            self._misc_task.cancel()
+
+
+async def connect_with_retry(
+    make: Callable[[], MqttConnection],
+    backoff: Backoff,
+    stopping: asyncio.Event,
+    on_failure: Callable[[Exception, float], None],
+) -> MqttConnection | None:
+    """Connect, retrying with ``backoff`` until it works (or ``stopping`` is set:
+    then None). ``on_failure(error, delay)`` reports each failed attempt."""
+    while not stopping.is_set():
+        connection = make()
+        try:
+            await connection.connect()
+        except (MqttError, ConfigError) as exc:
+            delay = backoff.next_delay()
+            on_failure(exc, delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), delay)
+            continue
+        backoff.reset()
+        return connection
+    return None
