@@ -8,6 +8,7 @@ command, the replay tests and the benchmark all use this one object.
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -52,6 +53,8 @@ class NmeaDecoder:
     """Feed raw receiver bytes in any chunking; get the same fixes.
 
     ``last_sentence`` keeps the newest decoded sentence, for diagnostics.
+    With ``count_types``, ``sentence_types`` counts decoded sentences by address
+    (``GPGGA``, ``GNRMC``, ``PUBX``...), for the technician's ``check``.
     """
 
     def __init__(
@@ -60,11 +63,13 @@ class NmeaDecoder:
         week_rollover_reference: dt.date | None = None,
         skip_comments: bool = False,
         max_length: int = MAX_SENTENCE_LENGTH,
+        count_types: bool = False,
     ) -> None:
         self._framer = LineFramer(max_length=max_length, skip_comments=skip_comments)
         self._assembler = FixAssembler(week_rollover_reference=week_rollover_reference)
         self.stats = DecodeStats(self._framer.stats, self._assembler.stats)
         self.last_sentence: nmea.Sentence | None = None
+        self.sentence_types: Counter[str] | None = Counter() if count_types else None
 
     def feed(self, chunk: bytes) -> list[Fix]:
         """Decode a chunk of bytes; return the fixes it completed."""
@@ -83,6 +88,7 @@ class NmeaDecoder:
         feed = self._assembler.feed
         decoded = 0
         sentence: nmea.Sentence | None = None
+        types = self.sentence_types
         for candidate in candidates:
             try:
                 sentence = parse(candidate)
@@ -96,6 +102,8 @@ class NmeaDecoder:
                 stats.malformed += 1
                 continue
             decoded += 1
+            if types is not None:
+                types[candidate[1:].split(b",", 1)[0].decode("ascii", "replace")] += 1
             found = feed(sentence)
             if found:
                 fixes.extend(found)

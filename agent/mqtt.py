@@ -369,6 +369,10 @@ class MqttConnection:
                 await asyncio.wait_for(asyncio.shield(self.closed), timeout)
         self._teardown(ConnectionLostError("disconnected"))
 
+    def abort(self, reason: MqttError) -> None:
+        """End the session now, without DISCONNECT (the broker sends our will)."""
+        self._teardown(reason)
+
     # -- paho callbacks: called on the loop thread from loop_read/loop_write/loop_misc
 
     def _on_connect(self, _c: paho.Client, _u: Any, _flags: Any, code: ReasonCode, _props: Any) -> None:
