@@ -312,7 +312,9 @@ class MqttConnection:
             self._loop.add_writer(self._fd, self._writable)
         self._misc_task = self._loop.create_task(self._misc())
         try:
-            done, _ = await asyncio.wait((self._connack, self.closed), timeout=s.connect_timeout_s)
+            done, _ = await asyncio.wait(
+                (self._connack, self.closed), timeout=s.connect_timeout_s, return_when=asyncio.FIRST_COMPLETED
+            )
         except asyncio.CancelledError:
             self._teardown(ConnectionLostError("cancelled"))
             raise
@@ -447,11 +449,17 @@ class MqttConnection:
                 future.set_exception(ConnectionLostError(str(reason)))
         client, self._client = self._client, None
         if client is not None:
-            client.on_disconnect = None
-            with contextlib.suppress(Exception):
-                client._sock_close()  # paho has no public close without DISCONNECT
+            # Not now: this may run inside a paho callback, which holds a paho lock
+            # that closing the socket takes again.
+            self._loop.call_soon(_close_socket, client)
         if self._misc_task is not None and self._misc_task is not asyncio.current_task():
             self._misc_task.cancel()
+
+
+def _close_socket(client: paho.Client) -> None:
+    client.on_disconnect = None
+    with contextlib.suppress(Exception):
+        client._sock_close()  # paho has no public close without DISCONNECT
 
 
 async def connect_with_retry(
