@@ -125,11 +125,15 @@ class Received:
 class Recorder:
     """Subscribes to every unit topic of a fleet and keeps what arrives, with arrival times."""
 
-    def __init__(self, host: str, port: int, fleet: str = "test") -> None:
+    def __init__(self, host: str, port: int, fleet: str = "test", *, persistent: bool = False) -> None:
+        """``persistent``: a session the broker keeps (and queues for) across a broker restart."""
         self.topics = Topics(fleet)
         self.messages: list[Received] = []
         self._lock = threading.Lock()
-        self._client = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"recorder-{os.getpid()}-{id(self)}")
+        self._client = paho.Client(
+            CallbackAPIVersion.VERSION2, client_id=f"recorder-{os.getpid()}-{id(self)}", clean_session=not persistent
+        )
+        self._client.reconnect_delay_set(0.1, 0.2)  # type: ignore[arg-type]  # floats work
         self._client.on_message = self._on_message
         self._client.on_connect = lambda c, u, f, rc, p: c.subscribe(f"{self.topics.root}/units/#", qos=1)
         self._client.connect(host, port)
