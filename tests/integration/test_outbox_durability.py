@@ -1,0 +1,115 @@
+"""The outbox under SIGKILL: a real writer process killed at random moments, in a loop."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from agent.fixes import Fix
+from agent.outbox import Outbox, OutboxCorruptError, OutboxError
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _read_lines(proc_out: bytes) -> tuple[dict[int, str], set[int], set[int]]:
+    """(fixes committed, fixes whose deletion committed, fixes whose deletion began)."""
+    put: dict[int, str] = {}
+    acked: set[int] = set()
+    acking: set[int] = set()
+    for line in proc_out.decode().splitlines():
+        if not line.endswith("}") and line.startswith("put"):
+            continue  # torn last line: the kill came mid-write
+        word, _, rest = line.partition(" ")
+        if word == "put":
+            seq, _, text = rest.partition(" ")
+            put[int(seq)] = text
+        elif word == "ack" and rest:
+            acked.update(int(s) for s in rest.split())
+        elif word == "acking" and rest:
+            acking.update(int(s) for s in rest.split() if s.isdigit())
+    return put, acked, acking
+
+
+def test_sigkill_loop_never_corrupts_loses_or_resurrects(tmp_path: Path) -> None:
+    path = tmp_path / "outbox.sqlite"
+    rng = random.Random(7)
+    all_put: dict[int, str] = {}
+    all_acked: set[int] = set()
+    all_acking: set[int] = set()
+    for round_ in range(10):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.integration.outbox_writer", str(path), str(round_)],
+            stdout=subprocess.PIPE, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )  # fmt: skip
+        assert proc.stdout is not None
+        # Wait for the first commit, then kill at a random moment of the writing.
+        first = proc.stdout.readline()
+        assert first.startswith(b"put "), first
+        time.sleep(rng.uniform(0.05, 0.4))
+        proc.send_signal(signal.SIGKILL)
+        rest, _ = proc.communicate(timeout=10)
+        put, acked, acking = _read_lines(first + rest)
+        assert put, "the writer committed nothing"
+        assert not set(put) & set(all_put), "a seq was given out twice"
+        all_put.update(put)
+        all_acked |= acked
+        all_acking |= acking
+
+        async def inspect() -> tuple[str, dict[int, Fix], int]:
+            outbox = await Outbox.open(path)
+            try:
+                return (
+                    await outbox.integrity_check(),
+                    dict(await outbox.after(0, 10_000_000)),
+                    outbox.last_seq,
+                )
+            finally:
+                await outbox.close()
+
+        verdict, stored, last_seq = asyncio.run(inspect())
+        assert verdict == "ok"
+        assert not set(stored) & all_acked, "an acknowledged fix reappeared"
+        # A fix whose deletion began (PUBACK received) may or may not be there; any other must be.
+        unacked = set(all_put) - all_acking
+        assert unacked <= set(stored), f"unacknowledged fixes vanished: {sorted(unacked - set(stored))[:5]}"
+        for seq in unacked:
+            assert stored[seq] == Fix.from_json(all_put[seq]), f"seq {seq} changed content"
+        assert last_seq >= max(all_put)
+
+
+def test_newer_schema_is_refused_rather_than_dropped(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "outbox.sqlite"
+
+    async def make() -> None:
+        outbox = await Outbox.open(path)
+        await outbox.put([Fix.from_json('{"time":"2026-01-01T00:00:00.000Z","lat":1.0,"lon":2.0}')])
+        await outbox.close()
+
+    asyncio.run(make())
+    with sqlite3.connect(path) as db:
+        db.execute("PRAGMA user_version = 99")
+    with pytest.raises(OutboxCorruptError, match="newer than this agent"):
+        asyncio.run(Outbox.open(path))
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT COUNT(*) FROM fixes").fetchone() == (1,)
+
+
+def test_garbage_file_and_missing_file_are_clear_errors(tmp_path: Path) -> None:
+    garbage = tmp_path / "outbox.sqlite"
+    garbage.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(OutboxCorruptError, match="not a usable outbox"):
+        asyncio.run(Outbox.open(garbage))
+    assert garbage.read_bytes().startswith(b"this is not")  # left alone for a human to look at
+    with pytest.raises(OutboxError, match="no outbox there"):
+        asyncio.run(Outbox.open(tmp_path / "absent.sqlite", readonly=True))
