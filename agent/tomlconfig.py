@@ -74,7 +74,10 @@ class TomlText:
                 continue
             key = _KEY.match(line)
             if key:
-                self._index.setdefault(section + _split_key(key.group(1)), number)
+                dotted = section + _split_key(key.group(1))
+                # a.b.c = 1 also defines tables a and a.b on this line
+                for end in range(len(section) + 1, len(dotted) + 1):
+                    self._index.setdefault(dotted[:end], number)
 
     def line_of(self, dotted: Sequence[str]) -> int | None:
         """Line of ``dotted`` (``("mqtt", "port")``), or of the nearest enclosing table."""
@@ -161,7 +164,7 @@ class Table:
                 raise self.error(key, f"must be a number{_range(low, high)}, got {_describe(value)}")
             value = float(value)
             if low_exclusive and low is not None and value <= low:
-                raise self.error(key, f"must be greater than {low:g}, got {value:g}")
+                raise self.error(key, f"must be greater than {_num(low)}, got {_num(value)}")
             self._check_range(key, value, low, high)
         return value
 
@@ -209,16 +212,20 @@ class Table:
 
     def _check_range(self, key: str, value: float, low: float | None, high: float | None) -> None:
         if (low is not None and value < low) or (high is not None and value > high):
-            raise self.error(key, f"must be{_range(low, high)}, got {value:g}")
+            raise self.error(key, f"must be{_range(low, high)}, got {_num(value)}")
+
+
+def _num(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() and abs(value) < 1e15 else f"{value:g}"
 
 
 def _range(low: float | None, high: float | None) -> str:
     if low is not None and high is not None:
-        return f" within [{low:g}, {high:g}]"
+        return f" within [{_num(low)}, {_num(high)}]"
     if low is not None:
-        return f" >= {low:g}"
+        return f" >= {_num(low)}"
     if high is not None:
-        return f" <= {high:g}"
+        return f" <= {_num(high)}"
     return ""
 
 
