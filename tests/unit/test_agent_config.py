@@ -86,7 +86,8 @@ def test_cli_bad_config_is_one_line_and_non_zero(tmp_path: Path, command: str) -
     result = subprocess.run([*agent_command(), command, "--config", str(path)], capture_output=True, timeout=60)
     assert result.returncode != 0
     assert result.stdout == b""
-    assert result.stderr.decode() == f"Error: {path}:4: [gps] baud: must be an integer within [50, 4000000], got '9600'\n"
+    expected = f"Error: {path}:4: [gps] baud: must be an integer within [50, 4000000], got '9600'\n"
+    assert result.stderr.decode() == expected
 
 
 def test_cli_config_from_environment(tmp_path: Path) -> None:
