@@ -301,8 +301,8 @@ class MqttConnection:
         except OSError as exc:
             raise BrokerUnreachableError(f"{s.url}: {exc.strerror or exc}") from None
         sock = client.socket()
-        if sock is None:  # pragma: no cover - connect() returned without a socket
-            raise ConnectionLostError(f"{s.url}: connection closed at once")
+        if sock is None:  # closed while sending CONNECT: with TLS 1.3, our certificate was refused
+            raise self._closed_early()
         self._fd = sock.fileno()
         client.on_socket_close = self._on_socket_close
         client.on_socket_register_write = self._on_register_write
@@ -328,12 +328,17 @@ class MqttConnection:
                 raise AuthError(f"{s.url}: login refused: {reason}")
             raise ConnectionLostError(f"{s.url}: broker refused the connection: {reason}")
         if self.closed in done:
-            why = self._last_error or "connection closed before the broker answered"
-            if "SSL" in why or "certificate" in why.lower() or "alert" in why.lower():
-                raise TlsError(f"{s.url}: broker closed the TLS session: {why} (client certificate refused?)")
-            raise ConnectionLostError(f"{s.url}: {why}")
+            raise self._closed_early()
         self._teardown(ConnectionLostError("timeout"))
         raise BrokerUnreachableError(f"{s.url}: no CONNACK within {s.connect_timeout_s:g} s")
+
+    def _closed_early(self) -> MqttError:
+        """The broker hung up before CONNACK: with TLS that is its verdict on our certificate."""
+        url = self.settings.url
+        why = self._last_error or "connection closed before the broker answered"
+        if self.settings.tls:
+            return TlsError(f"{url}: broker closed the TLS session during login: {why} (client certificate refused?)")
+        return ConnectionLostError(f"{url}: {why}")
 
     def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> asyncio.Future[None]:
         """Send one message; the future resolves on PUBACK (QoS 1) or once
