@@ -22,6 +22,7 @@ and its migrations are data (:data:`MIGRATIONS`).
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
@@ -122,6 +123,8 @@ class Outbox:
         self.count = 0
         self.last_seq = 0
         self.dropped = 0
+        # One connection, several tasks (writer, ack flusher, drain): one transaction at a time.
+        self._lock = asyncio.Lock()
 
     @classmethod
     async def open(
@@ -196,6 +199,10 @@ class Outbox:
         Returns (seq, fix) pairs; once this returns, they survive a crash."""
         if not fixes:
             return []
+        async with self._lock:
+            return await self._put(fixes)
+
+    async def _put(self, fixes: Sequence[Fix]) -> list[tuple[int, Fix]]:
         first = self.last_seq + 1
         rows = [(first + i, format_time(f.time), f.to_json()) for i, f in enumerate(fixes)]
         last = first + len(rows) - 1
@@ -236,28 +243,35 @@ class Outbox:
         """Forget fixes the broker acknowledged (one transaction)."""
         if not seqs:
             return
-        db = self._db
-        await db.execute("BEGIN IMMEDIATE")
-        try:
-            cursor = await db.executemany("DELETE FROM fixes WHERE seq = ?", [(s,) for s in seqs])
-            removed = cursor.rowcount
-            await db.execute("COMMIT")
-        except BaseException:
-            await db.execute("ROLLBACK")
-            raise
-        self.count -= max(0, removed)
+        async with self._lock:
+            db = self._db
+            await db.execute("BEGIN IMMEDIATE")
+            try:
+                cursor = await db.executemany("DELETE FROM fixes WHERE seq = ?", [(s,) for s in seqs])
+                removed = cursor.rowcount
+                await db.execute("COMMIT")
+            except BaseException:
+                await db.execute("ROLLBACK")
+                raise
+            self.count -= max(0, removed)
 
     async def after(self, seq: int, limit: int) -> list[tuple[int, Fix]]:
         """Up to ``limit`` unacknowledged fixes with a seq above ``seq``, oldest first."""
         sql = "SELECT seq, fix FROM fixes WHERE seq > ? ORDER BY seq LIMIT ?"
-        rows = await self._db.execute_fetchall(sql, (seq, limit))
+        async with self._lock:
+            rows = await self._db.execute_fetchall(sql, (seq, limit))
         return [(int(s), _fix(int(s), text)) for s, text in rows]
 
     async def newest(self) -> tuple[int, Fix] | None:
-        rows = list(await self._db.execute_fetchall("SELECT seq, fix FROM fixes ORDER BY seq DESC LIMIT 1"))
+        async with self._lock:
+            rows = list(await self._db.execute_fetchall("SELECT seq, fix FROM fixes ORDER BY seq DESC LIMIT 1"))
         return (int(rows[0][0]), _fix(int(rows[0][0]), rows[0][1])) if rows else None
 
     async def stats(self) -> OutboxStats:
+        async with self._lock:
+            return await self._stats()
+
+    async def _stats(self) -> OutboxStats:
         db = self._db
 
         async def end(order: str) -> tuple[int, dt.datetime] | None:
@@ -282,4 +296,5 @@ class Outbox:
         return "; ".join(str(r[0]) for r in rows)
 
     async def close(self) -> None:
-        await self._db.close()
+        async with self._lock:
+            await self._db.close()

@@ -113,3 +113,35 @@ def test_garbage_file_and_missing_file_are_clear_errors(tmp_path: Path) -> None:
     assert garbage.read_bytes().startswith(b"this is not")  # left alone for a human to look at
     with pytest.raises(OutboxError, match="no outbox there"):
         asyncio.run(Outbox.open(tmp_path / "absent.sqlite", readonly=True))
+
+
+def test_concurrent_puts_acks_and_reads_do_not_collide(tmp_path: Path) -> None:
+    """The agent's writer, ack flusher and backlog drain share one outbox."""
+    from tests.agentkit import drive
+
+    async def go() -> None:
+        outbox = await Outbox.open(tmp_path / "outbox.sqlite")
+        track = drive(400)
+        try:
+            first = await outbox.put(track[:100])
+
+            async def writer() -> None:
+                for i in range(100, 400, 10):
+                    await outbox.put(track[i : i + 10])
+
+            async def acker() -> None:
+                for i in range(0, 100, 5):
+                    await outbox.ack([s for s, _f in first[i : i + 5]])
+
+            async def reader() -> None:
+                for _ in range(30):
+                    await outbox.after(0, 50)
+                    await outbox.stats()
+
+            await asyncio.gather(writer(), acker(), reader())
+            assert outbox.count == 300 and outbox.last_seq == 400
+            assert [s for s, _f in await outbox.after(0, 1000)] == list(range(101, 401))
+        finally:
+            await outbox.close()
+
+    asyncio.run(go())
