@@ -56,7 +56,11 @@ def test_sigkill_loop_never_corrupts_loses_or_resurrects(tmp_path: Path) -> None
         assert first.startswith(b"put "), first
         time.sleep(rng.uniform(0.05, 0.4))
         proc.send_signal(signal.SIGKILL)
-        rest, _ = proc.communicate(timeout=10)
+        proc.wait(timeout=10)
+        # Not communicate(): with a timeout it reads the pipe's fd directly and would miss
+        # what readline() above already buffered.
+        rest = proc.stdout.read()
+        proc.stdout.close()
         put, acked, acking = _read_lines(first + rest)
         assert put, "the writer committed nothing"
         assert not set(put) & set(all_put), "a seq was given out twice"
