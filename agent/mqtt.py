@@ -479,7 +479,7 @@ async def connect_with_retry(
         connection = make()
         try:
             await connection.connect()
-        except (MqttError, ConfigError) as exc:
+        except Exception as exc:  # MqttError, ConfigError (unreadable key file...), or a surprise: retry all
             delay = backoff.next_delay()
             on_failure(exc, delay)
             with contextlib.suppress(TimeoutError):

@@ -29,7 +29,15 @@ from typing import Final
 
 from agent.backoff import Backoff
 from agent.fixes import Fix
-from agent.mqtt import ConnectionLostError, MqttConnection, MqttError, MqttSettings, PublishRefusedError, Will
+from agent.mqtt import (
+    ConnectionLostError,
+    MqttConnection,
+    MqttError,
+    MqttSettings,
+    PublishRefusedError,
+    Will,
+    connect_with_retry,
+)
 from agent.outbox import Outbox
 from agent.wire import MAX_TRACK_FIXES, Topics, UnitState, WireFix, encode_fix, encode_state, encode_track
 
@@ -146,22 +154,9 @@ class Publisher:
         ack_task = asyncio.create_task(self._ack_loop())
         try:
             while not stopping.is_set():
-                connection = self._connection()
-                try:
-                    await connection.connect()
-                except MqttError as exc:
-                    delay = backoff.next_delay()
-                    self._failed(exc, delay)
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(stopping.wait(), delay)
-                    continue
-                except Exception as exc:  # unreadable password file, CA file: say so, keep trying
-                    delay = backoff.next_delay()
-                    self._failed(exc, delay)
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(stopping.wait(), delay)
-                    continue
-                backoff.reset()
+                connection = await connect_with_retry(self._connection, backoff, stopping, self._failed)
+                if connection is None:
+                    return
                 self.connection = connection
                 self.sessions += 1
                 self.last_error = ""

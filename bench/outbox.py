@@ -88,6 +88,19 @@ async def live_ticker(outbox: Outbox, publisher: Publisher, put_at: dict[int, fl
         await asyncio.sleep(0.1)
 
 
+async def stop_all(
+    publisher: Publisher, run: asyncio.Task[None], ticker: asyncio.Task[None], ticker_stop: asyncio.Event,
+    stopping: asyncio.Event,
+) -> None:
+    """Stop the live fixes, let the last ones arrive, stop the publisher."""
+    ticker_stop.set()
+    await ticker
+    await asyncio.sleep(0.5)
+    stopping.set()
+    await publisher.shutdown()
+    await run
+
+
 async def drain(broker: Broker, outbox: Outbox, watch: LiveWatch, backlog: int) -> tuple[float, list[float]]:
     settings = MqttSettings(host=broker.host, port=broker.port, client_id=UNIT)
     publisher = Publisher(settings, Topics(FLEET), UNIT, outbox)
@@ -100,12 +113,7 @@ async def drain(broker: Broker, outbox: Outbox, watch: LiveWatch, backlog: int) 
     while publisher.sent < backlog:
         await asyncio.sleep(0.01)
     seconds = time.perf_counter() - t0
-    ticker_stop.set()
-    await ticker
-    await asyncio.sleep(0.5)
-    stopping.set()
-    await publisher.shutdown()
-    await run
+    await stop_all(publisher, run, ticker, ticker_stop, stopping)
     delays = [watch.arrived[s] - t for s, t in put_at.items() if s in watch.arrived]
     lost = len(put_at) - len(delays)
     if lost:
@@ -138,12 +146,7 @@ async def idle_live(broker: Broker, outbox: Outbox, watch: LiveWatch, seconds: f
     await asyncio.sleep(0.3)
     ticker = asyncio.create_task(live_ticker(outbox, publisher, put_at, ticker_stop))
     await asyncio.sleep(seconds)
-    ticker_stop.set()
-    await ticker
-    await asyncio.sleep(0.5)
-    stopping.set()
-    await publisher.shutdown()
-    await run
+    await stop_all(publisher, run, ticker, ticker_stop, stopping)
     return [watch.arrived[s] - t for s, t in put_at.items() if s in watch.arrived]
 
 
