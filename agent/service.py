@@ -120,6 +120,7 @@ class AgentService:
         self._started = time.monotonic()
         self._status = ""
         self._source_state: SourceState | None = None
+        self._diag_sent = False  # this broker session has had a diag message
         self.outbox: Outbox | None = None
         self.publisher: Publisher | None = None
         self.source: SerialSource | None = None
@@ -215,8 +216,6 @@ class AgentService:
             self.notifier.status(status)
         if publish and (changed or not self._diag_sent):
             self._publish_diag()
-
-    _diag_sent = False
 
     def diag(self) -> dict[str, Any]:
         assert self.outbox is not None and self.publisher is not None
