@@ -57,9 +57,6 @@ def tls_broker(pki: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     passwords.write_text("pc-101:s3cret\n")
     subprocess.run([shutil.which("mosquitto_passwd") or "mosquitto_passwd", "-U", str(passwords)], check=True)
     extra = (
-        # Started as root, Mosquitto drops to user "mosquitto" before reading these files
-        # (in a root-only tmp folder): stay who we are. Has no effect for a non-root user.
-        "user root\n"
         f"cafile {pki / 'ca.crt'}\ncertfile {pki / 'server.crt'}\nkeyfile {pki / 'server.key'}\n"
         f"require_certificate true\nallow_anonymous false\npassword_file {passwords}\n"
     )
