@@ -121,6 +121,7 @@ class AgentService:
         self._status = ""
         self._source_state: SourceState | None = None
         self._diag_sent = False  # this broker session has had a diag message
+        self._source_tried = asyncio.Event()  # the first open of the GPS source succeeded or failed
         self.outbox: Outbox | None = None
         self.publisher: Publisher | None = None
         self.source: SerialSource | None = None
@@ -128,11 +129,13 @@ class AgentService:
     # -- receive path (on the loop, called by the reader thread's deliveries)
 
     def _on_open(self) -> None:
+        self._source_tried.set()
         self.health.opened(time.monotonic())
         log.info("GPS: opened %s at %d baud", self.config.gps.port, self.config.gps.baud)
         self._update()
 
     def _on_closed(self, reason: str) -> None:
+        self._source_tried.set()
         was = self.health.error
         self.health.closed(reason)
         if reason != was:
@@ -274,6 +277,11 @@ class AgentService:
             asyncio.create_task(self.publisher.run(self.stopping), name="publisher"),
             asyncio.create_task(self._writer(), name="writer"),
         ]
+        # READY once the first open of the source has an outcome, so that the status line
+        # says whether the receiver is there. A missing receiver does not hold the start
+        # back: it is retried, and the outbox keeps draining meanwhile.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._source_tried.wait(), 5.0)
         self._update(publish=False)
         self.notifier.ready(self._status)
         log.info("agent %s of fleet %s running (config %s)", c.unit, c.fleet, c.path)
