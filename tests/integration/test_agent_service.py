@@ -73,10 +73,13 @@ class Receiver:
         self._thread = threading.Thread(target=run, daemon=True)
         self._thread.start()
 
-    def close(self) -> None:
+    def stop_feed(self) -> None:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(5)
+
+    def close(self) -> None:
+        self.stop_feed()
         self.unplug()
 
 
@@ -310,3 +313,27 @@ def test_outbox_commands_show_the_backlog_kept_while_the_broker_is_unreachable(
     export = subprocess.run([*run, "export", "--config", str(config)], capture_output=True, timeout=30)
     lines = [json.loads(line) for line in export.stdout.decode().splitlines()]
     assert [f["seq"] for f in lines] == list(range(1, 12)) and {f["unit"] for f in lines} == {"PC-101"}
+
+
+def test_no_fix_then_no_data_are_reported_on_diag_and_in_the_log(
+    tmp_path: Path, broker: Broker, receiver: Receiver, agents: list[AgentProcess]
+) -> None:
+    import datetime as dt
+
+    from agent.formatter import format_no_fix
+
+    recorder = Recorder(broker.host, broker.port)
+    try:
+        receiver.plug()
+        agent = start_agent(agents, write_config(tmp_path, port=broker.port, gps=str(receiver.link)))
+        wait_until(lambda: "GPS: opened" in agent.output(), 15, "the agent to open the device")
+        start = dt.datetime(2026, 11, 28, 9, 0, tzinfo=dt.UTC)
+        tunnel = [b"".join(format_no_fix(start + dt.timedelta(seconds=i / 5))) for i in range(60)]
+        receiver.feed(tunnel, hz=5)  # 12 s of "no fix" epochs (no_fix_s = 3)
+        wait_until(lambda: any(d["source"] == "no-fix" for d in recorder.diags()), 15, "diag: no-fix")
+        assert recorder.diags()[-1]["fix"] == "none" and recorder.seqs() == set()
+        receiver.stop_feed()  # then silence, the device still there (no_data_s = 2)
+        wait_until(lambda: recorder.diags()[-1]["source"] == "no-data", 15, "diag: no-data")
+        assert "GPS: no fix for" in agent.output() and "GPS: no data for" in agent.output()
+    finally:
+        recorder.close()
