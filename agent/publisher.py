@@ -204,13 +204,16 @@ class Publisher:
         stop_wait = asyncio.create_task(stopping.wait())
         try:
             await asyncio.wait((connection.closed, stop_wait, drain), return_when=asyncio.FIRST_COMPLETED)
-            if drain.done() and not drain.cancelled() and drain.exception() is None:
-                # Backlog sent: now only live fixes; wait for the end of the session.
+            if drain.done() and not drain.cancelled():
+                error = drain.exception()
+                if error is not None:  # an unreadable outbox row, say: live fixes keep going out
+                    log.error("backlog drain failed: %s", error)
+                # Backlog sent (or given up): now only live fixes until the session ends.
                 await asyncio.wait((connection.closed, stop_wait), return_when=asyncio.FIRST_COMPLETED)
         finally:
             drain.cancel()
             stop_wait.cancel()
-            with contextlib.suppress(asyncio.CancelledError, MqttError):
+            with contextlib.suppress(asyncio.CancelledError, Exception):  # its error is logged above
                 await drain
         if connection.closed.done():
             return connection.closed.result()
