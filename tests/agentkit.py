@@ -64,7 +64,11 @@ def write_config(folder: Path, *, port: int, gps: str, fleet: str = "test", unit
         "outbox": f'path = "{folder / "outbox.sqlite"}"\n',
     }
     for name, lines in extra.items():
-        sections[name] = sections.get(name, "") + lines
+        # A key given in ``extra`` replaces the default line of that key (TOML forbids repeating one).
+        keys = {line.split("=")[0].strip() for line in lines.splitlines() if "=" in line}
+        defaults = sections.get(name, "").splitlines(keepends=True)
+        kept = [line for line in defaults if line.split("=")[0].strip() not in keys]
+        sections[name] = "".join(kept) + lines
     text = f'unit = "{unit}"\nfleet = "{fleet}"\n' + "".join(f"[{k}]\n{v}" for k, v in sections.items())
     path = folder / "agent.toml"
     path.write_text(text)

@@ -2,8 +2,9 @@
 
 "Survives" means: no exception escapes the reader, it keeps producing fixes
 after the fault, and the fault shows in its counters where it should. The
-reader is ``PtyReader`` (tests/integration/sim_helpers.py): point it at the
-agent service once that exists.
+reader is ``PtyReader`` (tests/integration/sim_helpers.py), whose decoder
+counters show each fault precisely; test_sim_faults_agent_service.py runs the
+same faults through the real ``activecalls-agent run``.
 """
 
 from __future__ import annotations
