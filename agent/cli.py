@@ -16,13 +16,14 @@ from typing import BinaryIO
 
 import click
 
+from agent.clierrors import OneLineErrorGroup
 from agent.config import DEFAULT_CONFIG_PATH, AgentConfig, ConfigError, load_config
 from agent.decoder import NmeaDecoder
 
 CHUNK_SIZE = 65536
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=OneLineErrorGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="activecalls")
 def main() -> None:
     """Active Calls in-car agent: read a GPS receiver, report fixes over MQTT."""

@@ -12,11 +12,12 @@ import datetime as dt
 import functools
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import click
 
+from agent.clierrors import OneLineErrorGroup
 from agent.fixes import InvalidFixError, parse_time
 from agent.formatter import SENTENCE_TYPES
 from simulators.drive import DEFAULT_START, DriveConfig, parse_tunnels
@@ -32,29 +33,7 @@ from simulators.serve import Output, PtyOutput, TcpOutput
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class _Group(click.Group):
-    """Errors as one line (``Error: ...``), not click's usage block: a test
-    engineer's script logs them, and the reason must be the line it shows."""
-
-    def main(  # type: ignore[override]
-        self, args: Sequence[str] | None = None, prog_name: str | None = None, standalone_mode: bool = True,
-        **kwargs: Any,
-    ) -> Any:
-        try:
-            result = super().main(args, prog_name, standalone_mode=False, **kwargs)
-        except click.ClickException as exc:
-            hint = " (see --help)" if isinstance(exc, click.UsageError) else ""
-            click.echo(f"Error: {exc.format_message()}{hint}", err=True)
-            sys.exit(exc.exit_code)
-        except click.Abort:
-            click.echo("Aborted.", err=True)
-            sys.exit(1)
-        if standalone_mode:
-            sys.exit(result if isinstance(result, int) else 0)
-        return result
-
-
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"],
+@click.group(cls=OneLineErrorGroup, context_settings={"help_option_names": ["-h", "--help"],
                                            "auto_envvar_prefix": "ACTIVECALLS_SIM"})  # fmt: skip
 @click.version_option(package_name="activecalls")
 def main() -> None:

@@ -77,3 +77,19 @@ def test_closed_pipe_is_not_an_error() -> None:
     result = subprocess.run(["bash", "-o", "pipefail", "-c", script], capture_output=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert b"Traceback" not in result.stderr and len(result.stdout.splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "reason"),
+    [
+        (("run", "--bogus"), "No such option '--bogus'"),
+        (("parse",), "Missing argument 'FILE'"),
+        (("nonsense",), "No such command 'nonsense'"),
+    ],
+)
+def test_usage_mistakes_are_one_line_and_exit_2(args: tuple[str, ...], reason: str) -> None:
+    result = run(*args)
+    assert result.returncode == 2
+    lines = result.stderr.decode().splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("Error: ") and reason in lines[0] and "Traceback" not in lines[0]
