@@ -1,13 +1,10 @@
 """Helpers for driving ``activecalls-sim`` as a real process and reading its pty
 the way the agent does.
 
-``PtyReader`` is the agent's receive path as it stands today: it opens the
-device path, feeds every read to ``agent.decoder.NmeaDecoder`` and, when the
-device hangs up, reopens the path as soon as it exists again. The fault
-tests only use its small interface (``start``, ``fixes``, ``reopened``,
-``errors``, ``stop``): when the agent service exists, an adapter with the same
-interface that runs ``activecalls-agent`` against the device and reads what it
-published can take its place without touching the tests.
+``PtyReader`` is the agent's receive path in miniature: it opens the device
+path, feeds every read to ``agent.decoder.NmeaDecoder`` and, when the device
+hangs up, reopens the path as soon as it exists again. Tests that need the
+decoder's exact counters use it; the real service is ``tests.agentkit.AgentProcess``.
 """
 
 from __future__ import annotations
