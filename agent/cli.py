@@ -19,6 +19,7 @@ import click
 from agent.clierrors import OneLineErrorGroup
 from agent.config import DEFAULT_CONFIG_PATH, AgentConfig, ConfigError, load_config
 from agent.decoder import NmeaDecoder
+from agent.receiver.cli import receiver
 
 CHUNK_SIZE = 65536
 
@@ -219,6 +220,8 @@ def export(config_path: Path, path: Path | None, limit: int | None) -> None:
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
+
+main.add_command(receiver)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

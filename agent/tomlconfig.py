@@ -174,6 +174,12 @@ class Table:
             raise self.error(key, f"must be true or false, got {_describe(value)}")
         return value
 
+    def get_str_list(self, key: str, default: list[str] | _Required = REQUIRED) -> Any:
+        found, value = self._get(key, default)
+        if found and (not isinstance(value, list) or not all(isinstance(v, str) for v in value)):
+            raise self.error(key, f'must be a list of strings, e.g. ["a", "b"], got {_describe(value)}')
+        return value
+
     def get_date(self, key: str, default: dt.date | _Required | None = REQUIRED) -> Any:
         found, value = self._get(key, default)
         if found and (type(value) is not dt.date):

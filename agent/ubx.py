@@ -25,6 +25,7 @@ from typing import Final, NamedTuple
 __all__ = [
     "ACK_ACK",
     "ACK_NAK",
+    "CFG_CFG",
     "CFG_MSG",
     "CFG_NAV5",
     "CFG_PRT",
@@ -60,6 +61,7 @@ ACK_ACK: Final = MessageId(0x05, 0x01)
 CFG_PRT: Final = MessageId(0x06, 0x00)
 CFG_MSG: Final = MessageId(0x06, 0x01)
 CFG_RATE: Final = MessageId(0x06, 0x08)
+CFG_CFG: Final = MessageId(0x06, 0x09)
 CFG_NAV5: Final = MessageId(0x06, 0x24)
 CFG_VALSET: Final = MessageId(0x06, 0x8A)
 CFG_VALGET: Final = MessageId(0x06, 0x8B)

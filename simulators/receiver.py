@@ -15,7 +15,7 @@ sentences to send and how often. Families:
     ``$PMTK010,001`` (104 also restores the defaults).
 ``ublox8`` / ``ublox9`` (u-blox M8 / M9)
     UBX CFG-MSG, CFG-RATE, CFG-PRT, CFG-NAV5 set or poll (ACK-ACK, or
-    ACK-NAK for a bad payload), MON-VER poll (the answer names the model),
+    ACK-NAK for a bad payload), CFG-CFG save (acknowledged), MON-VER poll (the answer names the model),
     ``$PUBX,40`` NMEA rate commands; ``ublox9`` also CFG-VALSET/VALGET with
     the keys of ``agent.ubx.KEYS`` (an unknown key NAKs the whole message, as
     the receiver does), ``ublox8`` NAKs them as an M8 does.
@@ -36,6 +36,7 @@ from typing import Final
 from agent import ubx
 from agent.framer import LineFramer
 from agent.nmea import format_sentence
+from agent.receiver.messages import PMTK314_FIELDS
 from simulators.rewrite import sentence_type, split
 
 __all__ = ["MTK_RELEASE", "MTK_TYPES", "Family", "Receiver", "ReceiverState", "nmea_types"]
@@ -48,8 +49,7 @@ class Family(enum.StrEnum):
     UBLOX9 = "ublox9"
 
 
-# PMTK314 field order (MediaTek "PMTK command packet", SET_NMEA_OUTPUT).
-MTK_TYPES: Final = ("GLL", "RMC", "VTG", "GGA", "GSA", "GSV", "GRS", "GST") + ("",) * 9 + ("ZDA", "MCHN")
+MTK_TYPES: Final = PMTK314_FIELDS  # the agent's, so the two cannot disagree
 MTK_RELEASE: Final = ("AXN_2.31_3339_13101700", "5632", "PA6H", "1.0")
 _MTK_BAUDS: Final = (0, 4800, 9600, 14400, 19200, 38400, 57600, 115200, 230400, 460800, 921600)
 _UBLOX_TYPES: Final = tuple(ubx.NMEA_MSG_IDS)
@@ -324,6 +324,9 @@ class Receiver:
                     return self._ack(frame, False, f"CFG-NAV5 dynModel {model}")
                 s.dynamic_model = model
             return self._ack(frame, True, f"CFG-NAV5 dynModel {s.dynamic_model}")
+        if message == ubx.CFG_CFG:
+            # clearMask, saveMask, loadMask (+ deviceMask): settings are kept as they are.
+            return self._ack(frame, len(p) in (12, 13), "CFG-CFG")
         if message == ubx.CFG_VALSET and self.family is Family.UBLOX9:
             return self._valset(frame)
         if message == ubx.CFG_VALGET and self.family is Family.UBLOX9:
