@@ -180,12 +180,13 @@ def _read(path: Path) -> Profile:
     t.check_unknown()
     profile = Profile(path.stem, family, description, rate_hz, sentences, baud, model, sbas, save, path)
     line = baud or _ASSUMED_BAUD
-    if profile.bytes_per_second() > _LINE_SHARE * line / 10:
-        where = "rate_hz" if baud else "baud"
-        raise t.error(where, f"{', '.join(sentences)} at {rate_hz} Hz need about {profile.bytes_per_second()} "
-                             f"bytes/s, more than {line} baud carries ({line // 10}"
-                             f"{'' if baud else ', the default when no baud is set'}): "
-                             "set a higher baud or fewer sentences")  # fmt: skip
+    need = profile.bytes_per_second()
+    if need > _LINE_SHARE * line / 10:
+        enough = next((b for b in BAUDS if need <= _LINE_SHARE * b / 10), BAUDS[-1])
+        assumed = "" if baud else ", the default when no baud is set"
+        raise t.error("rate_hz", f"{', '.join(sentences)} at {rate_hz} Hz need about {need} bytes/s, more than "
+                                 f"{line} baud carries ({line // 10}{assumed}): set baud = {enough} or more, "
+                                 "or a lower rate or fewer sentences")  # fmt: skip
     return profile
 
 

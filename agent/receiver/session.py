@@ -16,7 +16,7 @@ import serial
 
 from agent.receiver.messages import Answer, Outcome, Step, answer_to, build_steps, probe_commands
 from agent.receiver.observe import DETECT_BAUDS, Check, Identity, Observer, identify, verify
-from agent.receiver.profile import Family, Profile, ReceiverError
+from agent.receiver.profile import Family, Profile, ReceiverError, list_profiles, load_profile
 from agent.source import describe_open_error, open_port, read_available
 
 __all__ = ["Detected", "PortError", "ReceiverLink", "StepResult", "apply_profile", "detect", "open_link"]
@@ -155,15 +155,26 @@ def _await(link: ReceiverLink, step: Step, timeout: float) -> Outcome | None:
     return None
 
 
+def _others(family: Family) -> str:
+    """The named profiles for ``family``, as a hint."""
+    names = []
+    for name, path in list_profiles().items():
+        with contextlib.suppress(ReceiverError):
+            if load_profile(str(path)).family is family:
+                names.append(name)
+    return f": use {' or '.join(names)}" if names else ""
+
+
 def compatible(profile: Profile, identity: Identity) -> str | None:
     """Why ``profile`` cannot be applied to the identified receiver, or None."""
     family = identity.family
     if family is None:
         return f"the receiver is {identity.label}: it cannot be configured"
     if family.is_ublox != profile.family.is_ublox:
-        return f"profile {profile.name} is for {profile.family} receivers, this one is {identity.label}"
+        hint = _others(family)
+        return f"profile {profile.name} is for {profile.family} receivers, this one is {identity.label}{hint}"
     if profile.family is Family.UBLOX9 and family is Family.UBLOX8 and identity.evidence == "answered MON-VER":
-        return f"profile {profile.name} uses CFG-VALSET (generation 9+), this is {identity.label}: use a ublox8 profile"
+        return f"profile {profile.name} uses CFG-VALSET (generation 9+), this is {identity.label}{_others(family)}"
     return None
 
 
