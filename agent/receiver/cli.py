@@ -107,16 +107,16 @@ def apply(profile: str, url: str, baud: str | None, timeout: float, retries: int
     output matches, 1 if not, 2 for a bad profile or port.
     """
     from agent.receiver.report import format_check, format_detected, format_step, format_summary
-    from agent.receiver.session import apply_profile, open_link
+    from agent.receiver.session import Detected, StepResult, apply_profile, open_link
 
     loaded = _profile(profile)
     bauds = [int(baud)] if baud else list(DETECT_BAUDS)
 
-    def detected(d: object) -> None:
-        click.echo(format_detected(url, d).splitlines()[0])  # type: ignore[arg-type]
+    def detected(found: Detected) -> None:
+        click.echo(format_detected(url, found).splitlines()[0])
 
-    def step(result: object) -> None:
-        click.echo(format_step(result))  # type: ignore[arg-type]
+    def step(result: StepResult) -> None:
+        click.echo(format_step(result))
 
     with _errors(), open_link(url, bauds[0]) as link:
         results, checks = apply_profile(link, loaded, bauds=bauds, timeout=timeout, retries=retries,

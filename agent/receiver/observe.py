@@ -48,6 +48,7 @@ class Identity:
     family: Family | None  # None: plain NMEA, no command set recognised
     label: str  # for a person: "u-blox M8 (NEO-M8N-0, PROTVER 18.00)"
     evidence: str  # "answered MON-VER"
+    probed: bool = False  # the family answered its probe (so its generation is known, not guessed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,7 +179,7 @@ def _ublox_identity(mon_ver: tuple[str, str, tuple[str, ...]]) -> Identity:
     if module:
         name = f"u-blox {module}"
     details = ", ".join(x for x in (f"PROTVER {protocol}" if protocol else "", mon_ver[0]) if x)
-    return Identity(family, f"{name} ({details})", "answered MON-VER")
+    return Identity(family, f"{name} ({details})", "answered MON-VER", probed=True)
 
 
 def identify(observer: Observer) -> Identity | None:
@@ -189,7 +190,7 @@ def identify(observer: Observer) -> Identity | None:
         release = observer.mtk_release
         model = release[2] if len(release) > 2 and release[2] else "MT33xx"
         return Identity(Family.MTK, f"MediaTek {model} (firmware {release[0] if release else '?'})",
-                        "answered $PMTK605")  # fmt: skip
+                        "answered $PMTK605", probed=True)  # fmt: skip
     if Family.MTK in observer.hints:
         return Identity(Family.MTK, "MediaTek (sends $PMTK sentences)", "$PMTK sentences")
     if Family.UBLOX8 in observer.hints:

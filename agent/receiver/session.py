@@ -173,7 +173,7 @@ def compatible(profile: Profile, identity: Identity) -> str | None:
     if family.is_ublox != profile.family.is_ublox:
         hint = _others(family)
         return f"profile {profile.name} is for {profile.family} receivers, this one is {identity.label}{hint}"
-    if profile.family is Family.UBLOX9 and family is Family.UBLOX8 and identity.evidence == "answered MON-VER":
+    if profile.family is Family.UBLOX9 and family is Family.UBLOX8 and identity.probed:
         return f"profile {profile.name} uses CFG-VALSET (generation 9+), this is {identity.label}{_others(family)}"
     return None
 
