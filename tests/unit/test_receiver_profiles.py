@@ -59,6 +59,7 @@ def test_a_path_is_a_profile_too(tmp_path: Path) -> None:
         (('"GGA", "RMC", "GSA"', '"GGA", "RMC", "GSA", "GNS"'), 4, ["'GNS' cannot be selected on a mtk"]),
         (('"GGA", "RMC", "GSA"', '"GGA", "RMC", "GSA", "GGA"'), 4, ["twice"]),
         (('"GGA", "RMC", "GSA"', ""), 4, ["sentences", "must list"]),
+        (('["GGA", "RMC", "GSA"]', '"GGA,RMC,GSA"'), 4, ["sentences", "must be a list of strings"]),
         (("baud = 38400", "baud = 12345"), 5, ["baud", "must be one of"]),
         (("baud = 38400", "baud = 9600"), 3, ["rate_hz", "bytes/s", "more than 9600 baud"]),
         (("baud = 38400", ""), 3, ["rate_hz", "the default when no baud is set", "set baud = 19200 or more"]),
