@@ -395,10 +395,13 @@ class CollectorService:
             self.planner.incident_changed(incident.id)
         log.info("store %s: %d units, %d open incidents", c.path, len(self.fleet), len(self.incidents.open()))
 
-    async def run(self) -> int:
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self.stopping.set)
+    async def run(self, *, handle_signals: bool = True) -> int:
+        """Until SIGTERM/SIGINT (or ``stopping`` is set); the exit status.
+        ``handle_signals=False``: for a loop outside the main thread (tests)."""
+        if handle_signals:
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, self.stopping.set)
         try:
             await self.start()
         except (StoreError, sqlite3.Error, OSError, ValueError) as exc:
