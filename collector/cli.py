@@ -47,6 +47,7 @@ class _OneLineErrors(click.Group):
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
         kwargs["standalone_mode"] = False
+        kwargs["prog_name"] = PROG  # also under `python -m collector.cli`
         try:
             result = super().main(*args, **kwargs)
         except click.UsageError as exc:
