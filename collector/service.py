@@ -136,6 +136,10 @@ class CollectorService:
         self._pending = _Pending()
         self._wake_writer = asyncio.Event()
         self._wake_eta = asyncio.Event()
+        # A moving fleet changes something every few ms: the ETA loop takes note once
+        # per round (not per message), and is woken for it only from a long sleep.
+        self._fleet_dirty = False
+        self._eta_idle = False
         self._reject_log = RateLimitedLog()
 
     @property
@@ -205,8 +209,10 @@ class CollectorService:
                 log.warning("rejected (%s) on %s: %s%s", event.reason, event.topic, event.detail, more)
 
     def _fleet_changed(self) -> None:
-        self.planner.fleet_changed()
-        self._wake_eta.set()
+        self._fleet_dirty = True
+        if self._eta_idle:
+            self._eta_idle = False
+            self._wake_eta.set()
 
     def _incident_changed(self, incident_id: str, change: IncidentChange) -> None:
         if change in (IncidentChange.CLOSED, IncidentChange.REMOVED):
@@ -258,12 +264,18 @@ class CollectorService:
 
     async def _eta_loop(self) -> None:
         while not self.stopping.is_set():
+            if self._fleet_dirty:
+                self._fleet_dirty = False
+                self.planner.fleet_changed()
             now = self.clock()
             due = self.planner.due(now)
             if due:
                 await self._recompute(due, now)
             next_due = self.planner.next_due()
-            wait = TICK_S if next_due is None else min(TICK_S, max(0.0, next_due - self.clock()))
+            now = self.clock()
+            wait = TICK_S if next_due is None else min(TICK_S, max(0.0, next_due - now))
+            # Idle: incidents to watch and nothing pending but the periodic refresh.
+            self._eta_idle = next_due is not None and next_due - now > self.planner.min_interval_s
             self._wake_eta.clear()
             if wait > 0:
                 with contextlib.suppress(TimeoutError):
