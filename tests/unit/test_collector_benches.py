@@ -37,3 +37,16 @@ def test_eta_accuracy_on_the_test_drives(capsys: pytest.CaptureFixture[str]) -> 
     out = capsys.readouterr().out
     assert "barefoot__x0001-001" in out and "genivi__munich-gps" in out and "all drives" in out
     assert "without barefoot__x0001-001: circuity" in out and "Synthetic drives: skipped" in out
+
+
+@pytest.mark.integration
+def test_collector_bench_runs_small() -> None:
+    import subprocess
+
+    out = subprocess.run(
+        [sys.executable, str(BENCH / "collector.py"), "--units", "10", "--per-unit", "5", "--incidents", "3",
+         "--duration", "2"],
+        capture_output=True, text=True, timeout=120, check=True,
+    )  # fmt: skip
+    assert "ratio collector/bare:" in out.stdout and "cold:" in out.stdout, out.stdout + out.stderr
+    assert ", 0 without an update within 2 s" in out.stdout and "p99" in out.stdout, out.stdout
