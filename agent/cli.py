@@ -79,6 +79,14 @@ def parse(file: str, stats: bool, week_rollover_ref: str | None) -> None:
         click.echo(counters, err=True)
 
 
+log_level_option = click.option(
+    "--log-level",
+    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
+    default="INFO",
+    show_default=True,
+    envvar="ACTIVECALLS_LOG_LEVEL",
+)
+
 config_option = click.option(
     "--config",
     "config_path",
@@ -100,13 +108,7 @@ def _load(config_path: Path) -> AgentConfig:
 
 @main.command()
 @config_option
-@click.option(
-    "--log-level",
-    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
-    default="INFO",
-    show_default=True,
-    envvar="ACTIVECALLS_LOG_LEVEL",
-)
+@log_level_option
 def run(config_path: Path, log_level: str) -> None:
     """Run the agent: read the GPS, report fixes to the broker, until SIGTERM."""
     from agent.service import run as run_service

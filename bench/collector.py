@@ -16,7 +16,6 @@
     python bench/collector.py [--units 500] [--per-unit 40] [--incidents 50] [--duration 30]
 """
 
-# ruff: noqa: E402 - the imports follow the sys.path fix below
 from __future__ import annotations
 
 import argparse
@@ -31,11 +30,9 @@ import threading
 import time
 from pathlib import Path
 
-# This file is bench/collector.py: its folder must not shadow the collector package.
-BENCH = Path(__file__).resolve().parent
-while str(BENCH) in sys.path:
-    sys.path.remove(str(BENCH))
-sys.path.insert(0, str(BENCH.parent))
+# Run as a script, this folder comes first on the path, and this file would shadow
+# the collector package: the repository goes in front of it.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
@@ -59,6 +56,7 @@ from agent.wire import (
 )
 from tests.conftest import start_broker
 
+BENCH = Path(__file__).resolve().parent
 FLEET = "bench"
 TOPICS = Topics(FLEET)
 COLLECTOR_ID = "bench-collector"

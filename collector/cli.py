@@ -23,6 +23,7 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 
+from agent.cli import log_level_option
 from agent.wire import DutyStatus, Incident, IncidentStatus, WireError, encode_eta, validate_id
 from collector.config import DEFAULT_CONFIG_PATH, CollectorConfig, ConfigError, load_config
 from collector.export import ExportFormat
@@ -130,13 +131,7 @@ def _time_option(_ctx: click.Context, param: click.Parameter, value: str | None)
 
 @main.command()
 @config_option
-@click.option(
-    "--log-level",
-    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
-    default="INFO",
-    show_default=True,
-    envvar="ACTIVECALLS_LOG_LEVEL",
-)
+@log_level_option
 def run(config_path: Path, log_level: str) -> None:
     """Run the collector until SIGTERM: ingest, store, compute and publish ETAs."""
     from collector.service import run as run_service

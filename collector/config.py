@@ -12,12 +12,12 @@ on unread as :attr:`CollectorConfig.public`.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
+from agent.config import state_file
 from agent.mqtt import MqttSettings, mqtt_settings
 from agent.tomlconfig import ConfigError, Table, load_toml
 from agent.wire import WireError, validate_id
@@ -42,9 +42,7 @@ DEFAULT_CONFIG_PATH: Final = Path("/etc/activecalls/collector.toml")
 def default_db_path(environ: Mapping[str, str] | None = None) -> Path:
     """``$STATE_DIRECTORY/collector.sqlite`` under systemd's ``StateDirectory=``,
     else ``/var/lib/activecalls-collector/collector.sqlite``."""
-    env = os.environ if environ is None else environ
-    state = env.get("STATE_DIRECTORY", "").split(":")[0]
-    return Path(state or "/var/lib/activecalls-collector") / "collector.sqlite"
+    return state_file("collector.sqlite", "/var/lib/activecalls-collector", environ)
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,10 +33,21 @@ def test_eta_compute_agrees_with_its_baseline(
 
 
 def test_eta_accuracy_on_the_test_drives(capsys: pytest.CaptureFixture[str]) -> None:
-    assert load("eta_accuracy").main(["--drives", str(DATA / "drives")]) == 0
+    assert load("eta_accuracy").main(["--drives", str(DATA / "drives"), "--synthetic", "0"]) == 0
     out = capsys.readouterr().out
     assert "barefoot__x0001-001" in out and "genivi__munich-gps" in out and "all drives" in out
     assert "without barefoot__x0001-001: circuity" in out and "Synthetic drives: skipped" in out
+
+
+def test_eta_accuracy_on_synthetic_drives(capsys: pytest.CaptureFixture[str]) -> None:
+    module = load("eta_accuracy")
+    drives = module.synthetic_drives(1)
+    routes = {d.group for d in drives}
+    assert len(drives) == 2 * len(routes) and len(routes) >= 3
+    assert all(len(d.samples) > 0 for d in drives)
+    module.report("Synthetic", drives)
+    out = capsys.readouterr().out
+    assert "town-centre-ring seed 0 back" in out and "without newbold: circuity" in out
 
 
 @pytest.mark.integration
