@@ -6,9 +6,12 @@ and counts nothing twice."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
+import os
 import re
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -171,3 +174,49 @@ def test_sigkill_mid_ingest_loses_nothing_acknowledged(broker: Broker, tmp_path:
             units * per_unit,
         )
         assert db.execute("SELECT min(seq), max(seq), count(*) FROM latest").fetchone() == (per_unit, per_unit, units)
+
+
+def test_systemd_notify_and_clean_stop(broker: Broker, tmp_path: Path) -> None:
+    address = str(tmp_path / "notify.sock")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as notify:
+        notify.bind(address)
+        notify.settimeout(10)
+        config = write_collector_config(tmp_path, port=broker.port)
+        env = {**os.environ, "NOTIFY_SOCKET": address, "WATCHDOG_USEC": "2000000"}
+        process = subprocess.Popen([sys.executable, "-m", "collector.cli", "run", "--config", str(config)],
+                                   env=env, stderr=subprocess.PIPE, text=True)  # fmt: skip
+        try:
+            seen: list[str] = []
+            while not any("WATCHDOG=1" in m for m in seen) or not any("connected;" in m for m in seen):
+                seen.append(notify.recv(4096).decode())
+            assert seen[0].startswith("READY=1")
+            process.terminate()
+            assert process.wait(10) == 0
+            while "STOPPING=1" not in seen[-1]:
+                seen.append(notify.recv(4096).decode())
+        finally:
+            if process.poll() is None:
+                process.kill()
+            process.wait()
+        assert "stopped: messages=" in (process.stderr.read() if process.stderr else "")
+
+
+def test_retention_prunes_old_history(broker: Broker, tmp_path: Path) -> None:
+    config = load(write_collector_config(tmp_path, port=broker.port))
+    config = dataclasses.replace(config, store=dataclasses.replace(config.store, retention_days=1.0))
+    collector = ServiceThread(config).start()
+    client = Client(broker.port)
+    try:
+        old = dt.datetime.now(dt.UTC) - dt.timedelta(days=2)
+        client.publish(TOPICS.track("R1"), encode_track("R1", [fix("R1", s, 53.2, -1.4, at=old + dt.timedelta(seconds=s))
+                                                                for s in range(1, 11)]))  # fmt: skip
+        client.fix(fix("R1", 11, 53.3, -1.4))
+        wait_until(lambda: collector.call(lambda s: s.counters.fixes_stored) == 11, 5, "stored")
+        assert collector.loop is not None and collector.service is not None
+        asyncio.run_coroutine_threadsafe(collector.service._prune(time.time()), collector.loop).result(5)
+    finally:
+        client.close()
+        assert collector.stop() == 0
+    with _db(config.store.path) as db:
+        assert db.execute("SELECT seq FROM fixes").fetchall() == [(11,)]
+        assert db.execute("SELECT seq FROM latest").fetchall() == [(11,)]
