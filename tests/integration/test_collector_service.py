@@ -208,8 +208,8 @@ def test_retention_prunes_old_history(broker: Broker, tmp_path: Path) -> None:
     client = Client(broker.port)
     try:
         old = dt.datetime.now(dt.UTC) - dt.timedelta(days=2)
-        client.publish(TOPICS.track("R1"), encode_track("R1", [fix("R1", s, 53.2, -1.4, at=old + dt.timedelta(seconds=s))
-                                                                for s in range(1, 11)]))  # fmt: skip
+        backlog = [fix("R1", s, 53.2, -1.4, at=old + dt.timedelta(seconds=s)) for s in range(1, 11)]
+        client.publish(TOPICS.track("R1"), encode_track("R1", backlog))
         client.fix(fix("R1", 11, 53.3, -1.4))
         wait_until(lambda: collector.call(lambda s: s.counters.fixes_stored) == 11, 5, "stored")
         assert collector.loop is not None and collector.service is not None
