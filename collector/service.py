@@ -264,13 +264,12 @@ class CollectorService:
 
     async def _eta_loop(self) -> None:
         while not self.stopping.is_set():
-            if self._fleet_dirty:
-                self._fleet_dirty = False
-                self.planner.fleet_changed()
+            self._take_fleet_changes()
             now = self.clock()
             due = self.planner.due(now)
             if due:
                 await self._recompute(due, now)
+            self._take_fleet_changes()  # those that came while a router was asked
             next_due = self.planner.next_due()
             now = self.clock()
             wait = TICK_S if next_due is None else min(TICK_S, max(0.0, next_due - now))
@@ -280,6 +279,11 @@ class CollectorService:
             if wait > 0:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake_eta.wait(), wait)
+
+    def _take_fleet_changes(self) -> None:
+        if self._fleet_dirty:
+            self._fleet_dirty = False
+            self.planner.fleet_changed()
 
     async def _recompute(self, due: list[str], now: float) -> None:
         incidents: list[Incident] = []
