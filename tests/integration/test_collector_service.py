@@ -220,3 +220,22 @@ def test_retention_prunes_old_history(broker: Broker, tmp_path: Path) -> None:
     with _db(config.store.path) as db:
         assert db.execute("SELECT seq FROM fixes").fetchall() == [(11,)]
         assert db.execute("SELECT seq FROM latest").fetchall() == [(11,)]
+
+
+def test_router_failure_falls_back_to_the_model_and_says_so(broker: Broker, tmp_path: Path) -> None:
+    from tests.conftest import free_port
+
+    extra = f'[router]\nosrm_url = "http://127.0.0.1:{free_port()}"\ntimeout_s = 0.5\n'
+    collector = ServiceThread(load(write_collector_config(tmp_path, port=broker.port, extra=extra))).start()
+    client = Client(broker.port)
+    try:
+        client.subscribe(TOPICS.incidents_filter + "/eta")
+        client.publish(TOPICS.status("R1"), encode_status(DutyStatus.AVAILABLE), retain=True)
+        client.fix(fix("R1", 1, 53.24, -1.42))
+        incident = Incident("I-2", "theft", 3, 53.235, -1.42, IncidentStatus.OPEN, dt.datetime.now(dt.UTC))
+        client.publish(TOPICS.incident("I-2"), encode_incident(incident), retain=True)
+        _, report = client.next_eta(3.0)
+        assert report.recommended == "R1" and [row.method.value for row in report.units] == ["fallback"]
+    finally:
+        client.close()
+        assert collector.stop() == 0
