@@ -239,3 +239,25 @@ def test_router_failure_falls_back_to_the_model_and_says_so(broker: Broker, tmp_
     finally:
         client.close()
         assert collector.stop() == 0
+
+
+def test_broker_restart_reconnects_and_keeps_the_session(broker: Broker, tmp_path: Path) -> None:
+    collector = ServiceThread(load(write_collector_config(tmp_path, port=broker.port))).start()
+    try:
+        client = Client(broker.port)
+        client.fix(fix("B1", 1, 53.2, -1.4))
+        wait_until(lambda: collector.call(lambda s: s.counters.fixes_stored) == 1, 5, "first fix")
+        client.close()
+        broker.stop()  # persistence on: the collector's session survives the restart
+        wait_until(lambda: not collector.call(lambda s: s.subscribed.is_set()), 5, "collector notices")
+        broker.start()
+        # Published while the collector may still be reconnecting: its session queues them.
+        client = Client(broker.port, client_id="restart-publisher")
+        for seq in range(2, 12):
+            client.fix(fix("B1", seq, 53.2 + seq * 1e-4, -1.4), wait=False)
+        client.flush()
+        client.close()
+        wait_until(lambda: collector.call(lambda s: s.counters.fixes_stored) == 11, 10, "fixes after the restart")
+        assert collector.call(lambda s: s.counters.sessions) >= 2
+    finally:
+        assert collector.stop() == 0
