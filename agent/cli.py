@@ -11,8 +11,9 @@ import datetime as dt
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
 import click
 
@@ -20,6 +21,7 @@ from agent.config import DEFAULT_CONFIG_PATH, AgentConfig, ConfigError, load_con
 from agent.decoder import NmeaDecoder
 
 CHUNK_SIZE = 65536
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -87,16 +89,23 @@ log_level_option = click.option(
     envvar="ACTIVECALLS_LOG_LEVEL",
 )
 
-config_option = click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=DEFAULT_CONFIG_PATH,
-    show_default=True,
-    envvar="ACTIVECALLS_AGENT_CONFIG",
-    show_envvar=True,
-    help="The agent's TOML configuration (deploy/agent.example.toml documents every key).",
-)
+
+
+def config_option_for(default: Path, envvar: str, service: str) -> Callable[[F], F]:
+    """``--config FILE`` of one service (also read from ``envvar``)."""
+    return click.option(
+        "--config",
+        "config_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=default,
+        show_default=True,
+        envvar=envvar,
+        show_envvar=True,
+        help=f"The {service}'s TOML configuration (deploy/{service}.example.toml documents every key).",
+    )
+
+
+config_option = config_option_for(DEFAULT_CONFIG_PATH, "ACTIVECALLS_AGENT_CONFIG", "agent")
 
 
 def _load(config_path: Path) -> AgentConfig:

@@ -23,7 +23,7 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 
-from agent.cli import log_level_option
+from agent.cli import config_option_for, log_level_option
 from agent.wire import DutyStatus, Incident, IncidentStatus, WireError, encode_eta, validate_id
 from collector.config import DEFAULT_CONFIG_PATH, CollectorConfig, ConfigError, load_config
 from collector.export import ExportFormat
@@ -79,16 +79,7 @@ def main() -> None:
     """Active Calls collector: fleet state, history, incidents and ETAs."""
 
 
-config_option = click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=DEFAULT_CONFIG_PATH,
-    show_default=True,
-    envvar="ACTIVECALLS_COLLECTOR_CONFIG",
-    show_envvar=True,
-    help="The collector's TOML configuration (deploy/collector.example.toml documents every key).",
-)
+config_option = config_option_for(DEFAULT_CONFIG_PATH, "ACTIVECALLS_COLLECTOR_CONFIG", "collector")
 
 
 def _load(config_path: Path) -> CollectorConfig:
