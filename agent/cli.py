@@ -11,8 +11,9 @@ import datetime as dt
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
 import click
 
@@ -22,6 +23,7 @@ from agent.decoder import NmeaDecoder
 from agent.receiver.cli import receiver
 
 CHUNK_SIZE = 65536
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 @click.group(cls=OneLineErrorGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -81,16 +83,31 @@ def parse(file: str, stats: bool, week_rollover_ref: str | None) -> None:
         click.echo(counters, err=True)
 
 
-config_option = click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=DEFAULT_CONFIG_PATH,
+log_level_option = click.option(
+    "--log-level",
+    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
+    default="INFO",
     show_default=True,
-    envvar="ACTIVECALLS_AGENT_CONFIG",
-    show_envvar=True,
-    help="The agent's TOML configuration (deploy/agent.example.toml documents every key).",
+    envvar="ACTIVECALLS_LOG_LEVEL",
 )
+
+
+
+def config_option_for(default: Path, envvar: str, service: str) -> Callable[[F], F]:
+    """``--config FILE`` of one service (also read from ``envvar``)."""
+    return click.option(
+        "--config",
+        "config_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=default,
+        show_default=True,
+        envvar=envvar,
+        show_envvar=True,
+        help=f"The {service}'s TOML configuration (deploy/{service}.example.toml documents every key).",
+    )
+
+
+config_option = config_option_for(DEFAULT_CONFIG_PATH, "ACTIVECALLS_AGENT_CONFIG", "agent")
 
 
 def _load(config_path: Path) -> AgentConfig:
@@ -102,13 +119,7 @@ def _load(config_path: Path) -> AgentConfig:
 
 @main.command()
 @config_option
-@click.option(
-    "--log-level",
-    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
-    default="INFO",
-    show_default=True,
-    envvar="ACTIVECALLS_LOG_LEVEL",
-)
+@log_level_option
 def run(config_path: Path, log_level: str) -> None:
     """Run the agent: read the GPS, report fixes to the broker, until SIGTERM."""
     from agent.service import run as run_service

@@ -39,12 +39,17 @@ DEFAULT_CONFIG_PATH: Final = Path("/etc/activecalls/agent.toml")
 DEFAULT_WEEK_ROLLOVER_REFERENCE: Final = dt.date(2025, 1, 1)
 
 
+def state_file(name: str, fallback_dir: str, environ: Mapping[str, str] | None = None) -> Path:
+    """``$STATE_DIRECTORY/<name>`` under systemd's ``StateDirectory=``, else ``<fallback_dir>/<name>``."""
+    env = os.environ if environ is None else environ
+    state = env.get("STATE_DIRECTORY", "").split(":")[0]
+    return Path(state or fallback_dir) / name
+
+
 def default_outbox_path(environ: Mapping[str, str] | None = None) -> Path:
     """``$STATE_DIRECTORY/outbox.sqlite`` under systemd's ``StateDirectory=``,
     else ``/var/lib/activecalls-agent/outbox.sqlite``."""
-    env = os.environ if environ is None else environ
-    state = env.get("STATE_DIRECTORY", "").split(":")[0]
-    return Path(state or "/var/lib/activecalls-agent") / "outbox.sqlite"
+    return state_file("outbox.sqlite", "/var/lib/activecalls-agent", environ)
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,6 +32,8 @@ from typing import Any, Final, TypeVar
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from agent.backoff import Backoff
@@ -42,6 +44,7 @@ __all__ = [
     "AuthError",
     "BrokerUnreachableError",
     "ConnectionLostError",
+    "Delivery",
     "MqttConnection",
     "MqttError",
     "MqttSettings",
@@ -175,6 +178,17 @@ def tls_context(settings: MqttSettings) -> ssl.SSLContext:
 
 
 @dataclass(frozen=True, slots=True)
+class Delivery:
+    """A received message with what is needed to acknowledge it later (``manual_ack``)."""
+
+    topic: str
+    payload: bytes
+    mid: int
+    qos: int
+    retain: bool
+
+
+@dataclass(frozen=True, slots=True)
 class Will:
     """What the broker publishes for us when the connection dies uncleanly."""
 
@@ -233,11 +247,25 @@ class MqttConnection:
         client_id: str | None = None,
         will: Will | None = None,
         on_message: Callable[[str, bytes], None] | None = None,
+        on_delivery: Callable[[Delivery], None] | None = None,
+        session_expiry_s: int | None = None,
+        receive_maximum: int | None = None,
     ) -> None:
+        """``session_expiry_s`` set: a persistent session (MQTT 5: clean start off and
+        this Session Expiry Interval; 3.1.1: clean session off), so the broker keeps
+        our subscriptions and queues messages while we are away. ``on_delivery`` set:
+        messages are acknowledged only by :meth:`ack` (paho's ``manual_ack``), so a
+        receiver can acknowledge what it has stored and nothing else.
+        ``receive_maximum`` (MQTT 5): how many unacknowledged messages the broker
+        may send us at once."""
         self.settings = settings
         self.client_id = client_id or settings.client_id
         self._will = will
         self._on_message = on_message
+        self._on_delivery = on_delivery
+        self._session_expiry_s = session_expiry_s
+        self._receive_maximum = receive_maximum
+        self._subacks: dict[int, asyncio.Future[list[ReasonCode]]] = {}
         self._loop = asyncio.get_running_loop()
         self._client: paho.Client | None = None
         self._fd = -1
@@ -258,8 +286,9 @@ class MqttConnection:
             CallbackAPIVersion.VERSION2,
             client_id=self.client_id,
             protocol=protocol,
-            clean_session=None if protocol == MQTTProtocolVersion.MQTTv5 else True,
+            clean_session=None if protocol == MQTTProtocolVersion.MQTTv5 else self._session_expiry_s is None,
             reconnect_on_failure=False,
+            manual_ack=self._on_delivery is not None,
         )
         client.connect_timeout = s.connect_timeout_s
         client.max_inflight_messages_set(0)  # no queue inside paho: the publisher bounds its own window
@@ -276,7 +305,10 @@ class MqttConnection:
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
         client.on_message = self._on_paho_message
-        client.on_log = self._on_log
+        client.on_subscribe = self._on_subscribe
+        # Errors only: an on_log callback would make paho format a debug line for
+        # every packet (a tenth of the receive path's CPU); a logger is asked first.
+        client.enable_logger(_ErrorTap(self))  # type: ignore[arg-type]
         return client
 
     async def connect(self) -> None:
@@ -285,7 +317,8 @@ class MqttConnection:
         s = self.settings
         client = self._client = self._make_client()
         try:
-            await _in_thread(self._loop, lambda: client.connect(s.host, s.port, s.keepalive_s))
+            options = self._connect_options()
+            await _in_thread(self._loop, lambda: client.connect(s.host, s.port, s.keepalive_s, **options))
         except ssl.SSLCertVerificationError as exc:
             raise TlsError(f"{s.url}: server certificate not trusted: {exc.verify_message}") from None
         except ssl.SSLError as exc:
@@ -332,6 +365,16 @@ class MqttConnection:
         self._teardown(ConnectionLostError("timeout"))
         raise BrokerUnreachableError(f"{s.url}: no CONNACK within {s.connect_timeout_s:g} s")
 
+    def _connect_options(self) -> dict[str, Any]:
+        if PROTOCOLS[self.settings.protocol] != MQTTProtocolVersion.MQTTv5:
+            return {}
+        properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        if self._session_expiry_s is not None:
+            properties.SessionExpiryInterval = self._session_expiry_s
+        if self._receive_maximum is not None:
+            properties.ReceiveMaximum = self._receive_maximum
+        return {"clean_start": self._session_expiry_s is None, "properties": properties}
+
     def _closed_early(self) -> MqttError:
         """The broker hung up before CONNACK: with TLS that is its verdict on our certificate."""
         url = self.settings.url
@@ -356,12 +399,32 @@ class MqttConnection:
             self._pending[info.mid] = future
         return future
 
-    async def subscribe(self, topic_filter: str, qos: int = 1) -> None:
+    async def subscribe(self, topic_filter: str, qos: int = 1, *, timeout: float | None = None) -> None:
+        """Subscribe and wait for the SUBACK; raise PublishRefusedError if the
+        broker refused the filter (an ACL, shared subscriptions unsupported)."""
         if self._client is None or not self.connected:
             raise ConnectionLostError("not connected")
-        result, _mid = self._client.subscribe(topic_filter, qos)
-        if result != MQTTErrorCode.MQTT_ERR_SUCCESS:
+        result, mid = self._client.subscribe(topic_filter, qos)
+        if result != MQTTErrorCode.MQTT_ERR_SUCCESS or mid is None:
             raise ConnectionLostError(f"subscribe failed: {paho.error_string(result)}")
+        future = self._subacks[mid] = self._loop.create_future()
+        try:
+            done, _ = await asyncio.wait((future, self.closed), timeout=timeout or self.settings.connect_timeout_s,
+                                         return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
+        finally:
+            self._subacks.pop(mid, None)
+        if future not in done:
+            raise ConnectionLostError(f"no SUBACK for {topic_filter!r}")
+        granted = future.result()
+        if any(code.is_failure for code in granted):
+            reason = ", ".join(code.getName() for code in granted)
+            raise PublishRefusedError(f"broker refused the subscription {topic_filter!r}: {reason}")
+
+    def ack(self, mid: int, qos: int) -> None:
+        """Acknowledge a message received through ``on_delivery`` (no-op if the
+        session has ended: the broker will deliver it again to the next one)."""
+        if self._client is not None and self.connected and qos > 0:
+            self._client.ack(mid, qos)
 
     @property
     def in_flight(self) -> int:
@@ -401,13 +464,18 @@ class MqttConnection:
         else:
             future.set_result(None)
 
-    def _on_paho_message(self, _c: paho.Client, _u: Any, message: paho.MQTTMessage) -> None:
-        if self._on_message is not None:
-            self._on_message(message.topic, bytes(message.payload))
+    def _on_subscribe(self, _c: paho.Client, _u: Any, mid: int, codes: list[ReasonCode], _props: Any) -> None:
+        future = self._subacks.get(mid)
+        if future is not None and not future.done():
+            future.set_result(list(codes))
 
-    def _on_log(self, _c: paho.Client, _u: Any, level: int, text: str) -> None:
-        if level == paho.MQTT_LOG_ERR:
-            self._last_error = text
+    def _on_paho_message(self, _c: paho.Client, _u: Any, message: paho.MQTTMessage) -> None:
+        if self._on_delivery is not None:
+            self._on_delivery(
+                Delivery(message.topic, bytes(message.payload), message.mid, message.qos, bool(message.retain))
+            )
+        elif self._on_message is not None:
+            self._on_message(message.topic, bytes(message.payload))
 
     def _on_socket_close(self, _c: paho.Client, _u: Any, _sock: Any) -> None:
         self._unregister()
@@ -423,8 +491,13 @@ class MqttConnection:
     # -- event loop glue
 
     def _readable(self) -> None:
-        if self._client is not None:
-            self._client.loop_read()
+        # paho reads one packet per loop_read(); under a burst (a backlog after a
+        # reconnection) reading on while more bytes are waiting saves an event-loop
+        # round per packet. Bounded, so that other tasks still get their turn.
+        for _ in range(_READS_PER_WAKEUP):
+            client = self._client
+            if client is None or client.loop_read() != MQTTErrorCode.MQTT_ERR_SUCCESS or not _more_waiting(client):
+                return
 
     def _writable(self) -> None:
         if self._client is not None:
@@ -459,6 +532,36 @@ class MqttConnection:
             self._loop.call_soon(_close_socket, client)
         if self._misc_task is not None and self._misc_task is not asyncio.current_task():
             self._misc_task.cancel()
+
+
+_READS_PER_WAKEUP: Final = 64
+
+
+def _more_waiting(client: paho.Client) -> bool:
+    sock = client.socket()
+    if sock is None:
+        return False
+    if isinstance(sock, ssl.SSLSocket):
+        return sock.pending() > 0  # decrypted bytes held by the TLS layer
+    if not isinstance(sock, socket.socket):
+        return False
+    try:
+        return bool(sock.recv(1, socket.MSG_PEEK))
+    except (BlockingIOError, InterruptedError):
+        return False
+    except OSError:
+        return True  # let loop_read meet the error and end the session
+
+
+class _ErrorTap:
+    """What paho needs of a logger, keeping the last error for our messages."""
+
+    def __init__(self, connection: MqttConnection) -> None:
+        self._connection = connection
+
+    def log(self, level: int, fmt: str, *args: Any) -> None:
+        if level >= logging.ERROR:
+            self._connection._last_error = fmt % args if args else fmt
 
 
 def _close_socket(client: paho.Client) -> None:

@@ -168,6 +168,19 @@ class Table:
             self._check_range(key, value, low, high)
         return value
 
+    def get_floats(
+        self, key: str, default: Sequence[float] | _Required, *, count: int, low: float | None = None
+    ) -> tuple[float, ...]:
+        """A list of exactly ``count`` numbers, each >= ``low`` if given."""
+        found, value = self._get(key, default)
+        if not found:
+            return tuple(value)
+        ok = isinstance(value, list) and len(value) == count
+        ok = ok and all(type(v) in (int, float) and v == v and (low is None or v >= low) for v in value)
+        if not ok:
+            raise self.error(key, f"must be a list of {count} numbers{_range(low, None)}, got {_describe(value)}")
+        return tuple(float(v) for v in value)
+
     def get_bool(self, key: str, default: bool | _Required = REQUIRED) -> Any:
         found, value = self._get(key, default)
         if found and type(value) is not bool:

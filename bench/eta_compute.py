@@ -26,6 +26,11 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
+
+# Run as a script, this folder comes first on the path, where bench/collector.py
+# would shadow the collector package: the repository goes in front of it.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pyproj import Geod
 

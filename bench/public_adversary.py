@@ -32,6 +32,11 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+# Run as a script, this folder comes first on the path, where bench/collector.py
+# would shadow the collector package: the repository goes in front of it.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from agent.fixes import Fix
 from agent.wire import DutyStatus, Incident, IncidentStatus

@@ -267,8 +267,11 @@ class EtaEngine:
     def forget(self, incident_id: str) -> None:
         self._cache.forget(incident_id)
 
-    def distances(self, table: UnitTable, incidents: Sequence[Incident]) -> FloatArray:
-        """Geodesic metres, shape (units, incidents); nan for units without a fix.
+    def distances(
+        self, table: UnitTable, incidents: Sequence[Incident], needed: npt.NDArray[np.bool_] | None = None
+    ) -> FloatArray:
+        """Geodesic metres, shape (units, incidents); nan for units without a fix
+        (and for pairs outside ``needed``, if given: they are not computed).
         Only pairs whose unit moved (or whose incident is new or moved) are computed,
         all in one ``Geod.inv`` call; the bookkeeping is whole-matrix too."""
         cache = self._cache
@@ -277,29 +280,33 @@ class EtaEngine:
         cache.reserve(n, 0)
         lat, lon = table.lat[:, np.newaxis], table.lon[:, np.newaxis]
         same = (cache.unit_lat[:n, cols] == lat) & (cache.unit_lon[:n, cols] == lon)
-        rows, k = np.nonzero(table.has_fix[:, np.newaxis] & ~same)
+        wanted = table.has_fix[:, np.newaxis] if needed is None else table.has_fix[:, np.newaxis] & needed
+        rows, k = np.nonzero(wanted & ~same)
         if len(rows):
             j = cols[k]
             cache.dist[rows, j] = geodesic_m(table.lat[rows], table.lon[rows], cache.where[j, 0], cache.where[j, 1])
             cache.unit_lat[rows, j], cache.unit_lon[rows, j] = table.lat[rows], table.lon[rows]
             self.pairs_computed += len(rows)
         out = cache.dist[:n, cols]
-        out[~table.has_fix] = np.nan
+        out[~wanted] = np.nan
         return out
 
     def _round(self, table: UnitTable, incidents: Sequence[Incident]) -> _Round:
-        geodesic = self.distances(table, incidents)
+        index = table.index()
+        assigned = np.zeros((len(table.units), len(incidents)), dtype=np.bool_)
+        for j, incident in enumerate(incidents):
+            rows = [index[u] for u in incident.units if u in index]
+            assigned[rows, j] = True
+        # A unit busy elsewhere is never a candidate: its distances would go unused.
+        # Skipping them is most of the cost of a cold round (Geod.inv is ~1 us a pair).
+        needed = ~np.isin(table.status, _BUSY)[:, np.newaxis] | assigned
+        geodesic = self.distances(table, incidents, needed)
         profiles = [self.model.profile(i.priority) for i in incidents]
         cruise = np.array([p.cruise_mps for p in profiles])
         accel = np.array([p.accel_mps2 for p in profiles])
         road = self.model.circuity * geodesic
         with np.errstate(invalid="ignore"):
             travel = _travel_time(road, cruise[np.newaxis, :], accel[np.newaxis, :])
-        index = table.index()
-        assigned = np.zeros(geodesic.shape, dtype=np.bool_)
-        for j, incident in enumerate(incidents):
-            rows = [index[u] for u in incident.units if u in index]
-            assigned[rows, j] = True
         return _Round(geodesic, road, travel, assigned)
 
     def route_requests(self, table: UnitTable, incidents: Sequence[Incident]) -> list[RouteRequest]:

@@ -342,6 +342,11 @@ class Store:
                     break
         return total
 
+    async def check_writable(self) -> None:
+        """Take the write lock and let it go: raises if this process could not write."""
+        await self._db.execute("BEGIN IMMEDIATE")
+        await self._db.execute("ROLLBACK")
+
     # -- reading -------------------------------------------------------------
 
     async def count_fixes(self) -> int:

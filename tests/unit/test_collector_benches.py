@@ -33,7 +33,31 @@ def test_eta_compute_agrees_with_its_baseline(
 
 
 def test_eta_accuracy_on_the_test_drives(capsys: pytest.CaptureFixture[str]) -> None:
-    assert load("eta_accuracy").main(["--drives", str(DATA / "drives")]) == 0
+    assert load("eta_accuracy").main(["--drives", str(DATA / "drives"), "--synthetic", "0"]) == 0
     out = capsys.readouterr().out
     assert "barefoot__x0001-001" in out and "genivi__munich-gps" in out and "all drives" in out
     assert "without barefoot__x0001-001: circuity" in out and "Synthetic drives: skipped" in out
+
+
+def test_eta_accuracy_on_synthetic_drives(capsys: pytest.CaptureFixture[str]) -> None:
+    module = load("eta_accuracy")
+    drives = module.synthetic_drives(1)
+    routes = {d.group for d in drives}
+    assert len(drives) == 2 * len(routes) and len(routes) >= 3
+    assert all(len(d.samples) > 0 for d in drives)
+    module.report("Synthetic", drives)
+    out = capsys.readouterr().out
+    assert "town-centre-ring seed 0 back" in out and "without newbold: circuity" in out
+
+
+@pytest.mark.integration
+def test_collector_bench_runs_small() -> None:
+    import subprocess
+
+    out = subprocess.run(
+        [sys.executable, str(BENCH / "collector.py"), "--units", "10", "--per-unit", "5", "--incidents", "3",
+         "--duration", "2"],
+        capture_output=True, text=True, timeout=120, check=True,
+    )  # fmt: skip
+    assert "ratio collector/bare:" in out.stdout and "cold:" in out.stdout, out.stdout + out.stderr
+    assert ", 0 without an update within 2 s" in out.stdout and "p99" in out.stdout, out.stdout

@@ -1,0 +1,65 @@
+"""The collector's config schema: defaults, the example file, errors with file:line:key, [public] passed on."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from agent.tomlconfig import ConfigError, parse_toml
+from collector.config import CollectorConfig, config_from_table, load_config
+from collector.service import subscriptions
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "collector.example.toml"
+
+
+def parse(text: str) -> CollectorConfig:
+    return config_from_table(parse_toml(text, Path("/etc/activecalls/collector.toml")))
+
+
+def test_example_config_loads_with_defaults() -> None:
+    config = load_config(EXAMPLE)
+    assert config.fleet == "derbyshire" and config.mqtt.client_id == "collector-derbyshire"
+    assert config.eta.model.circuity == 1.35 and config.router.osrm_url is None
+    assert config.public is None and config.ingest.shared_group is None
+
+
+def test_every_commented_key_of_the_example_is_accepted(tmp_path: Path) -> None:
+    text = re.sub(r"^#(\w+ = )", r"\1", EXAMPLE.read_text(), flags=re.M).replace("tls = false", "tls = true")
+    (tmp_path / "c.toml").write_text(text)
+    config = load_config(tmp_path / "c.toml")
+    assert config.ingest.shared_group == "collectors" and config.router.osrm_url == "http://127.0.0.1:5000"
+    assert config.staleness.report_interval_s == 5.0 and config.eta.model.profiles[0].cruise_mps == 20.0
+
+
+def test_public_table_is_passed_on_unread() -> None:
+    config = parse('fleet = "f"\n[public]\nwhatever = 1\n[public.categories]\nburglary = "crime"\n')
+    assert config.public is not None and "whatever" in config.public and "categories" in config.public
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('fleet = "no spaces"', ":1: fleet: fleet id must be"),
+        ('fleet = "f"\n[eta]\ncruise_mps = [1, 2]', ":3: [eta] cruise_mps: must be a list of 4 numbers"),
+        ('fleet = "f"\n[ingest]\nshared_group = "a/b"', ":3: [ingest] shared_group"),
+        ('fleet = "f"\n[router]\nosrm_url = "localhost:5000"', ":3: [router] osrm_url: must start with http"),
+        ('fleet = "f"\n[store]\nsynchronous = "OFF"', ":3: [store] synchronous: must be one of"),
+        ('fleet = "f"\n[staleness]\nfactr = 2', ":3: [staleness] factr: unknown key"),
+        ("[mqtt]\nport = 1", "fleet: is required"),
+    ],
+)
+def test_mistakes_name_file_line_and_key(text: str, message: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        parse(text)
+    assert message in str(error.value) and str(error.value).startswith("/etc/activecalls/collector.toml")
+
+
+def test_shared_subscription_filters() -> None:
+    from agent.wire import Topics
+
+    plain = subscriptions(Topics("f"))
+    assert plain == ["ac/v1/f/units/+/pos", "ac/v1/f/units/+/track", "ac/v1/f/units/+/state",
+                     "ac/v1/f/units/+/status", "ac/v1/f/incidents/+"]  # fmt: skip
+    assert subscriptions(Topics("f"), "g") == [f"$share/g/{f}" for f in plain]
