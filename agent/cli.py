@@ -26,7 +26,7 @@ CHUNK_SIZE = 65536
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-@click.group(cls=OneLineErrorGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=OneLineErrorGroup, name="activecalls-agent", context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="activecalls")
 def main() -> None:
     """Active Calls in-car agent: read a GPS receiver, report fixes over MQTT."""
@@ -90,7 +90,6 @@ log_level_option = click.option(
     show_default=True,
     envvar="ACTIVECALLS_LOG_LEVEL",
 )
-
 
 
 def config_option_for(default: Path, envvar: str, service: str) -> Callable[[F], F]:

@@ -4,36 +4,51 @@ Click's default answer to a usage mistake is a usage block plus the reason on
 its last line. A technician reading a terminal in a patrol car, or a test
 engineer's script logging stderr, needs the reason as *the* line: so every
 command group uses :class:`OneLineErrorGroup`, and a mistake prints
-``Error: <reason> (see --help)`` and exits 2, never a traceback.
+``<command>: error: <reason>`` and exits 2 (1 for a failure that is not a
+usage mistake), never a traceback.
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
-__all__ = ["OneLineErrorGroup"]
+__all__ = ["OneLineErrorGroup", "UsageMistake", "fail"]
+
+
+class UsageMistake(click.ClickException):
+    """The user's mistake (a bad value, a missing file): exit status 2, like click's own usage errors."""
+
+    exit_code = 2
+
+
+def fail(prefix: str, message: str, code: int) -> NoReturn:
+    click.echo(f"{prefix}: error: {message}", err=True)
+    sys.exit(code)
 
 
 class OneLineErrorGroup(click.Group):
-    """A click group whose errors are one line on stderr (exit 2 for usage, 1 otherwise)."""
+    """A click group whose errors are one line on stderr.
 
-    def main(  # type: ignore[override]
-        self, args: Sequence[str] | None = None, prog_name: str | None = None, standalone_mode: bool = True,
-        **kwargs: Any,
-    ) -> Any:
+    The program name is the group's ``name`` (give it as ``@click.group(name=...)``),
+    so messages read the same under ``python -m`` as from the console script.
+    """
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        prog = self.name or "activecalls"
+        kwargs["standalone_mode"] = False
+        kwargs["prog_name"] = prog
         try:
-            result = super().main(args, prog_name, standalone_mode=False, **kwargs)
+            result = super().main(*args, **kwargs)
+        except click.UsageError as exc:
+            prefix = exc.ctx.command_path if exc.ctx is not None else prog
+            fail(prefix, exc.format_message().replace("\n", " "), 2)
         except click.ClickException as exc:
-            hint = " (see --help)" if isinstance(exc, click.UsageError) else ""
-            click.echo(f"Error: {exc.format_message()}{hint}", err=True)
-            sys.exit(exc.exit_code)
-        except click.Abort:
-            click.echo("Aborted.", err=True)
-            sys.exit(1)
-        if standalone_mode:
-            sys.exit(result if isinstance(result, int) else 0)
-        return result
+            fail(prog, exc.format_message().replace("\n", " "), exc.exit_code)
+        except click.exceptions.Abort:
+            fail(prog, "interrupted", 130)
+        except BrokenPipeError:
+            sys.exit(0)  # the reader (e.g. `head`) has gone
+        sys.exit(result if isinstance(result, int) else 0)

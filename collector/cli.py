@@ -19,49 +19,18 @@ import sys
 import time
 from collections.abc import Coroutine, Sequence
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Any, TypeVar
 
 import click
 
 from agent.cli import config_option_for, log_level_option
+from agent.clierrors import OneLineErrorGroup, UsageMistake
 from agent.wire import DutyStatus, Incident, IncidentStatus, WireError, encode_eta, validate_id
 from collector.config import DEFAULT_CONFIG_PATH, CollectorConfig, ConfigError, load_config
 from collector.export import ExportFormat
 
 PROG = "activecalls-collector"
 T = TypeVar("T")
-
-
-class UsageMistake(click.ClickException):
-    """The user's mistake: exit status 2, like click's own usage errors."""
-
-    exit_code = 2
-
-
-def _fail(prefix: str, message: str, code: int) -> NoReturn:
-    click.echo(f"{prefix}: error: {message}", err=True)
-    sys.exit(code)
-
-
-class _OneLineErrors(click.Group):
-    """click prints usage, a hint and the error over several lines; we print one."""
-
-    def main(self, *args: Any, **kwargs: Any) -> Any:
-        kwargs["standalone_mode"] = False
-        kwargs["prog_name"] = PROG  # also under `python -m collector.cli`
-        try:
-            result = super().main(*args, **kwargs)
-        except click.UsageError as exc:
-            prefix = exc.ctx.command_path if exc.ctx is not None else PROG
-            message = exc.format_message().replace("\n", " ")
-            _fail(prefix, message, 2)
-        except click.ClickException as exc:
-            _fail(PROG, exc.format_message().replace("\n", " "), exc.exit_code)
-        except click.exceptions.Abort:
-            _fail(PROG, "interrupted", 130)
-        except BrokenPipeError:
-            sys.exit(0)  # the reader (e.g. `head`) has gone
-        sys.exit(result if isinstance(result, int) else 0)
 
 
 def _run(coroutine: Coroutine[Any, Any, T]) -> T:
@@ -73,7 +42,7 @@ def _run(coroutine: Coroutine[Any, Any, T]) -> T:
         raise click.ClickException(str(exc)) from None
 
 
-@click.group(cls=_OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=OneLineErrorGroup, name=PROG, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="activecalls")
 def main() -> None:
     """Active Calls collector: fleet state, history, incidents and ETAs."""

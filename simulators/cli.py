@@ -33,7 +33,7 @@ from simulators.serve import Output, PtyOutput, TcpOutput
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-@click.group(cls=OneLineErrorGroup, context_settings={"help_option_names": ["-h", "--help"],
+@click.group(cls=OneLineErrorGroup, name="activecalls-sim", context_settings={"help_option_names": ["-h", "--help"],
                                            "auto_envvar_prefix": "ACTIVECALLS_SIM"})  # fmt: skip
 @click.version_option(package_name="activecalls")
 def main() -> None:

@@ -63,7 +63,7 @@ def test_week_rollover_option() -> None:
 def test_unreadable_file_is_a_clear_error(path: str) -> None:
     result = run("parse", path)
     assert result.returncode != 0
-    assert result.stderr.startswith(b"Error: cannot read") or b"Error:" in result.stderr
+    assert result.stderr.startswith(b"activecalls-agent: error: cannot read")
     assert b"Traceback" not in result.stderr
 
 
@@ -92,4 +92,4 @@ def test_usage_mistakes_are_one_line_and_exit_2(args: tuple[str, ...], reason: s
     assert result.returncode == 2
     lines = result.stderr.decode().splitlines()
     assert len(lines) == 1, lines
-    assert lines[0].startswith("Error: ") and reason in lines[0] and "Traceback" not in lines[0]
+    assert lines[0].startswith("activecalls-agent") and ": error: " in lines[0] and reason in lines[0]
