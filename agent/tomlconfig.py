@@ -215,6 +215,26 @@ class Table:
             return path if path.is_absolute() else self._source.path.parent / path
         return value
 
+    def get_list(
+        self, key: str, default: list[Any] | _Required | None = REQUIRED, *, of: type[str] | type[float] = str
+    ) -> Any:
+        """A list of strings (``of=str``) or of numbers (``of=float``; integers allowed)."""
+        found, value = self._get(key, default)
+        if found:
+            what = "strings" if of is str else "numbers"
+            if not isinstance(value, list):
+                raise self.error(key, f"must be a list of {what}, got {_describe(value)}")
+            for item in value:
+                ok = isinstance(item, str) if of is str else type(item) in (int, float) and item == item
+                if not ok:
+                    raise self.error(key, f"must be a list of {what}, got {_describe(item)} in it")
+            value = list(value) if of is str else [float(item) for item in value]
+        return value
+
+    def present_keys(self) -> list[str]:
+        """The keys present in this table, in file order (to read a table of free-form names)."""
+        return list(self._data)
+
     def get_table(self, key: str) -> Table:
         """A sub-table; an absent one reads as empty (every key defaulted)."""
         found, value = self._get(key, {})
