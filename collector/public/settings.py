@@ -127,17 +127,18 @@ def _located(t: Table, message: str) -> ConfigError:
     return t.error(found["key"], rest)
 
 
-def public_settings(root: Table, section: str = "public") -> PublicSettings:
-    """Read the ``[public]`` table of a collector config (rejecting unknown keys)."""
-    present = section in root
-    t = root.get_table(section)
-    enabled = t.get_bool("enabled", present)
-    publish_every_s = t.get_float("publish_every_s", DEFAULT_PUBLISH_EVERY_S, low=1.0, high=MAX_PUBLISH_EVERY_S)
-    public_dir = t.get_path("public_dir", None)
-    secret_file = t.get_path("secret_file", REQUIRED if enabled else None)
-    state_file = t.get_path("state_file", default_state_path())
-    policy = _policy(t)
-    t.check_unknown()
+def public_settings(table: Table | None) -> PublicSettings:
+    """Read the collector config's ``[public]`` table (rejecting unknown keys);
+    None (no such table) is the feed switched off, with the default policy."""
+    if table is None:
+        return PublicSettings()
+    enabled = table.get_bool("enabled", True)
+    publish_every_s = table.get_float("publish_every_s", DEFAULT_PUBLISH_EVERY_S, low=1.0, high=MAX_PUBLISH_EVERY_S)
+    public_dir = table.get_path("public_dir", None)
+    secret_file = table.get_path("secret_file", REQUIRED if enabled else None)
+    state_file = table.get_path("state_file", default_state_path())
+    policy = _policy(table)
+    table.check_unknown()
     return PublicSettings(enabled, policy, publish_every_s, public_dir, secret_file, state_file)
 
 

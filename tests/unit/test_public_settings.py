@@ -14,7 +14,8 @@ CONFIG = Path("/etc/activecalls/collector.toml")
 
 
 def settings(text: str):  # type: ignore[no-untyped-def]
-    return public_settings(parse_toml(text, CONFIG))
+    root = parse_toml(text, CONFIG)
+    return public_settings(root.get_table("public") if "public" in root else None)
 
 
 def error(text: str) -> str:

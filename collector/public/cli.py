@@ -1,0 +1,129 @@
+"""``activecalls-collector public``: look at the public feed from the command line.
+
+Only click decorators and printing live here: the snapshot is the publisher's
+(:meth:`collector.public.shell.PublicPublisher.compute`), the table is
+:func:`collector.public.format_table`. The collector's command group adds this
+one with ``main.add_command(public)``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from pathlib import Path
+from typing import Final
+
+import aiosqlite
+import click
+
+from agent.fixes import InvalidFixError, parse_time
+from agent.tomlconfig import ConfigError, load_toml
+from agent.wire import Topics, WireError
+from collector.public.feed import format_table
+from collector.public.policy import MAX_OBSERVATION_GAP_S
+from collector.public.settings import PublicSettings, default_state_path, public_settings
+from collector.public.shell import PublicPublisher, store_source
+from collector.store import SCHEMA_VERSION, Store
+
+__all__ = ["public", "preview_text"]
+
+DEFAULT_CONFIG_PATH: Final = Path("/etc/activecalls/collector.toml")
+
+
+class UserError(click.ClickException):
+    """A mistake in the config, an argument or a file: one line, exit 2."""
+
+    exit_code = 2
+
+
+def _load(config_path: Path) -> tuple[PublicSettings, str, Path]:
+    """The ``[public]`` settings, the fleet and the database path of a collector config."""
+    try:
+        root = load_toml(config_path)
+        fleet: str = root.get_str("fleet")
+        if "public" not in root:
+            raise ConfigError(f"no [public] section: the public feed is not configured ({config_path})")
+        settings = public_settings(root.get_table("public"))
+        database: Path = root.get_table("store").get_path("path", default_state_path().with_name("collector.sqlite"))
+        Topics(fleet)
+    except (ConfigError, WireError) as exc:
+        raise UserError(str(exc)) from None
+    return settings, fleet, database
+
+
+async def _open_readonly(path: Path) -> Store:
+    """The collector's database, opened so that nothing can be written (mode=ro)."""
+    if not path.is_file():
+        raise UserError(f"{path}: no such database (has the collector run with this config?)")
+    try:
+        db = await aiosqlite.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None)
+    except aiosqlite.Error as exc:
+        raise UserError(f"{path}: cannot open the database read-only: {exc}") from None
+    store = Store(db, path)
+    try:
+        version = await store.schema_version()
+    except aiosqlite.Error as exc:
+        await store.close()
+        raise UserError(f"{path}: not a collector database: {exc}") from None
+    if version != SCHEMA_VERSION:
+        await store.close()
+        raise UserError(f"{path}: schema version {version}, this collector reads version {SCHEMA_VERSION}")
+    return store
+
+
+async def preview_text(settings: PublicSettings, fleet: str, database: Path, now: dt.datetime) -> tuple[str, str]:
+    """(the table of what would be published at ``now``, a note for stderr or "")."""
+    store = await _open_readonly(database)
+    try:
+        try:
+            publisher = PublicPublisher.start(settings, Topics(fleet), store_source(store))
+        except ConfigError as exc:
+            raise UserError(str(exc)) from None
+        snap, _ = await publisher.compute(now)
+    finally:
+        await store.close()
+    note = ""
+    seen = publisher.state.observed_at
+    if seen is None or abs((now - seen).total_seconds()) > MAX_OBSERVATION_GAP_S:
+        when = "no saved state" if seen is None else f"state saved at {seen:%Y-%m-%dT%H:%M:%SZ}"
+        note = (
+            f"note: {when} ({settings.state_file}): units are hidden until the feed has watched their "
+            f"duty status for unit_delay_s ({settings.policy.unit_delay_s} s), as after a restart"
+        )
+    return format_table(snap.units, snap.calls), note
+
+
+@click.group()
+def public() -> None:
+    """The public "active calls" feed (docs/privacy.md)."""
+
+
+def _time(_ctx: click.Context, _param: click.Parameter, value: str | None) -> dt.datetime | None:
+    if value is None:
+        return None
+    try:
+        return parse_time(value)
+    except InvalidFixError:
+        raise click.BadParameter(f"expected a UTC time like 2026-11-28T08:30:00Z, got {value!r}") from None
+
+
+@public.command()
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=DEFAULT_CONFIG_PATH,
+    show_default=True,
+    envvar="ACTIVECALLS_COLLECTOR_CONFIG",
+    show_envvar=True,
+    help="The collector's TOML configuration (its [public] section).",
+)
+@click.option("--at", "at", callback=_time, default=None, help="Preview as of this UTC time instead of now.")
+def preview(config_path: Path, at: dt.datetime | None) -> None:
+    """Print what the feed would publish now, as a table (reads the database only)."""
+    settings, fleet, database = _load(config_path)
+    now = at or dt.datetime.now(dt.UTC)
+    text, note = asyncio.run(preview_text(settings, fleet, database, now))
+    if note:
+        click.echo(note, err=True)
+    click.echo(text, nl=False)

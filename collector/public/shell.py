@@ -1,0 +1,301 @@
+"""The public feed's I/O shell: gather what the collector knows, apply the
+policy, save its state, write the files, hand back the retained messages.
+
+The policy (:func:`collector.public.snapshot`) is pure; this module is the
+thin part around it:
+
+- a :data:`Source` says what the collector knows at a time: each unit's last
+  fix at or before the units' ``as_of`` (from the store's history), duty
+  statuses and incidents now (closed ones included, with when they closed).
+  :func:`live_source` reads the running service's FleetState and IncidentBook;
+  :func:`store_source` reads only the database (``public preview``);
+- :meth:`PublicPublisher.tick` makes one snapshot, saves the policy's state
+  (privately, mode 0600: it holds real ids), writes ``units.geojson`` and
+  ``calls.geojson`` into ``public_dir`` (mode 0644), each atomically, and
+  returns the two retained messages;
+- :meth:`PublicPublisher.run` does that every ``publish_every_s`` and publishes.
+
+Wiring into the collector service (an asyncio TaskGroup or task list, with
+its Store, FleetState, IncidentBook and MQTT connection)::
+
+    if config.public.enabled:
+        publisher = PublicPublisher.start(config.public, Topics(config.fleet),
+                                          live_source(store, fleet, book))   # ConfigError: exit 2
+        tasks.create_task(publisher.run(lambda topic, payload:
+                                        connection.publish(topic, payload, qos=1, retain=True)))
+
+The service should keep closed incidents in its IncidentBook for at least
+``unit_delay_s + linger_s`` (``prune_closed``) for closed calls to be shown
+closed for ``linger_s``; pruned earlier, they just disappear sooner.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import os
+import tempfile
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Final
+
+from agent.fixes import Fix
+from agent.tomlconfig import ConfigError
+from agent.wire import DutyStatus, Incident, IncidentStatus, Topics
+from collector.fleet import FleetState
+from collector.incidents import IncidentBook
+from collector.public.feed import serialize
+from collector.public.policy import Snapshot, UnitInput, snapshot, units_as_of
+from collector.public.settings import PublicSettings, read_secret
+from collector.public.state import PublicState, PublicStateError
+from collector.store import Store
+
+__all__ = [
+    "CALLS_FILE",
+    "UNITS_FILE",
+    "FeedInputs",
+    "Publish",
+    "PublicPublisher",
+    "Source",
+    "feed_incidents",
+    "live_source",
+    "load_state",
+    "store_source",
+    "unit_inputs",
+    "write_atomic",
+]
+
+log = logging.getLogger(__name__)
+
+UNITS_FILE: Final = "units.geojson"
+CALLS_FILE: Final = "calls.geojson"
+_PUBLIC_MODE: Final = 0o644
+_PRIVATE_MODE: Final = 0o600
+# Slack past the moment the policy drops a closed call, before the shell stops
+# passing it (minute flooring, a slow tick).
+_CLOSED_SLACK_S: Final = 120
+
+
+@dataclass(frozen=True, slots=True)
+class FeedInputs:
+    """What the collector knows, for one snapshot."""
+
+    positions: Mapping[str, Fix]  # each unit's last fix at or before the units' as_of
+    statuses: Mapping[str, DutyStatus | None]  # duty status now (None: unknown)
+    incidents: Sequence[Incident]  # as known now, closed ones included
+    closed_at: Mapping[str, dt.datetime] = field(default_factory=dict)  # when each closed one was seen closed
+
+
+# Given ``now`` and the units' as_of, what the collector knows.
+Source = Callable[[dt.datetime, dt.datetime], Awaitable[FeedInputs]]
+# Publish one retained message (QoS 1); the service's MQTT connection.
+Publish = Callable[[str, bytes], Awaitable[object]]
+
+
+def _utc(seconds: float) -> dt.datetime:
+    return dt.datetime.fromtimestamp(seconds, dt.UTC)
+
+
+async def _positions(store: Store, as_of: dt.datetime) -> dict[str, Fix]:
+    return {stored.fix.unit: stored.fix.fix for stored in await store.latest_at(as_of.timestamp())}
+
+
+def live_source(store: Store, fleet: FleetState, book: IncidentBook) -> Source:
+    """Positions from the store's history; statuses and incidents as the running service knows them."""
+
+    async def gather(now: dt.datetime, as_of: dt.datetime) -> FeedInputs:
+        positions = await _positions(store, as_of)
+        statuses = {view.unit: view.duty for view in fleet.views(now.timestamp())}
+        entries = list(book)
+        closed = {e.incident.id: _utc(e.closed_at) for e in entries if e.closed_at is not None}
+        return FeedInputs(positions, statuses, [e.incident for e in entries], closed)
+
+    return gather
+
+
+def store_source(store: Store) -> Source:
+    """Everything from the database alone: statuses and incidents as last saved."""
+
+    async def gather(now: dt.datetime, as_of: dt.datetime) -> FeedInputs:
+        positions = await _positions(store, as_of)
+        saved = await store.snapshot(now=now.timestamp(), window_s=0.0)
+        statuses = {unit: status for unit, status, _ in saved.statuses}
+        incidents = [incident for incident, _ in saved.incidents]
+        # The store keeps an incident's last update time; for a closed one, when it closed.
+        closed = {i.id: _utc(t) for i, t in saved.incidents if i.status is IncidentStatus.CLOSED}
+        return FeedInputs(positions, statuses, incidents, closed)
+
+    return gather
+
+
+def unit_inputs(inputs: FeedInputs) -> list[UnitInput]:
+    """Every unit known by position or status. A unit without a known duty
+    status is treated as unavailable (never shown): the feed fails closed."""
+    units = sorted(set(inputs.positions) | set(inputs.statuses))
+    return [
+        UnitInput(
+            unit,
+            inputs.statuses.get(unit) or DutyStatus.UNAVAILABLE,
+            (fix,) if (fix := inputs.positions.get(unit)) is not None else (),
+        )
+        for unit in units
+    ]
+
+
+def feed_incidents(
+    settings: PublicSettings, now: dt.datetime, inputs: FeedInputs, state: PublicState
+) -> tuple[list[Incident], PublicState]:
+    """The incidents to give the policy, and its state told when calls it has
+    not seen yet closed (after a restart, the database knows; the policy would
+    otherwise take "now" and show a long-closed call as open for a delay).
+    Calls closed too long ago for the policy to show are left out, so neither
+    the inputs nor the state grow with the database's history."""
+    policy = settings.policy
+    horizon = now - dt.timedelta(
+        seconds=max(policy.unit_delay_s, policy.call_delay_s) + policy.linger_s + _CLOSED_SLACK_S
+    )
+    closed_seen = dict(state.closed_seen)
+    incidents = []
+    for incident in inputs.incidents:
+        if incident.status is IncidentStatus.CLOSED:
+            closed = closed_seen.get(incident.id) or inputs.closed_at.get(incident.id)
+            if closed is not None and closed < horizon:
+                continue
+            if closed is not None:
+                closed_seen[incident.id] = closed
+        incidents.append(incident)
+    return incidents, replace(state, closed_seen=closed_seen)
+
+
+def write_atomic(path: Path, data: bytes, *, mode: int = _PUBLIC_MODE) -> None:
+    """Replace ``path`` with ``data`` so a reader sees the old file or the new
+    one, never a part: a temporary file in the same directory, fsync, rename,
+    fsync of the directory (so the rename survives a power cut)."""
+    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as file:
+            os.fchmod(file.fileno(), mode)  # mkstemp makes 0600; fchmod is not subject to the umask
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+    directory = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+
+
+def load_state(path: Path) -> PublicState:
+    """The saved policy state, or a fresh one (no file yet, or unreadable: the
+    policy then hides units until it has watched them for a delay)."""
+    try:
+        return PublicState.from_json(path.read_bytes())
+    except FileNotFoundError:
+        return PublicState()
+    except (OSError, PublicStateError) as exc:
+        reason = getattr(exc, "strerror", None) or exc
+        log.warning("public feed: cannot use the saved state %s (%s); starting afresh", path, reason)
+        return PublicState()
+
+
+class PublicPublisher:
+    """One feed: the policy's state, and the files and topics it writes."""
+
+    def __init__(
+        self,
+        settings: PublicSettings,
+        topics: Topics,
+        source: Source,
+        secret: bytes,
+        state: PublicState | None = None,
+    ) -> None:
+        self.settings = settings
+        self.topics = topics
+        self.source = source
+        self._secret = secret
+        self.state = state or PublicState()
+        self.last: Snapshot | None = None
+        self._written: dict[Path, bytes] = {}
+        self._failing: str | None = None
+
+    @classmethod
+    def start(cls, settings: PublicSettings, topics: Topics, source: Source) -> PublicPublisher:
+        """Read the secret and the saved state; ConfigError when the secret is unusable."""
+        if settings.secret_file is None:
+            raise ConfigError("[public] secret_file is required to publish the public feed")
+        return cls(settings, topics, source, read_secret(settings.secret_file), load_state(settings.state_file))
+
+    async def compute(self, now: dt.datetime) -> tuple[Snapshot, PublicState]:
+        """The snapshot at ``now`` and the state after it; changes nothing (preview)."""
+        inputs = await self.source(now, units_as_of(self.settings.policy, now))
+        incidents, state = feed_incidents(self.settings, now, inputs, self.state)
+        return snapshot(self.settings.policy, state, now, unit_inputs(inputs), incidents, self._secret)
+
+    async def tick(self, now: dt.datetime) -> list[tuple[str, bytes]]:
+        """One snapshot: save the state, write the files, return the retained messages.
+
+        The state is saved before anything is published, so a crash in
+        between never makes a restarted feed forget a cell it already showed
+        (hysteresis would otherwise restart from a stale cell).
+        """
+        snap, state = await self.compute(now)
+        self.state, self.last = state, snap
+        units, calls = serialize(snap.units), serialize(snap.calls)
+        await asyncio.to_thread(self._save, state.to_json(), units, calls)
+        return [(self.topics.public_units, units), (self.topics.public_calls, calls)]
+
+    def _save(self, state: bytes, units: bytes, calls: bytes) -> None:
+        files = [(self.settings.state_file, state, _PRIVATE_MODE)]
+        if self.settings.public_dir is not None:
+            files += [
+                (self.settings.public_dir / UNITS_FILE, units, _PUBLIC_MODE),
+                (self.settings.public_dir / CALLS_FILE, calls, _PUBLIC_MODE),
+            ]
+        for path, data, mode in files:
+            if self._written.get(path) == data:
+                continue  # unchanged (calls often are): no fsync
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(path, data, mode=mode)
+            self._written[path] = data
+
+    async def run(self, publish: Publish, *, clock: Callable[[], dt.datetime] | None = None) -> None:
+        """Tick and publish every ``publish_every_s`` until cancelled. A failure
+        (database, disk, broker) is logged and the next tick tries again: the
+        feed never stops the collector."""
+        now = clock or (lambda: dt.datetime.now(dt.UTC))
+        every = self.settings.publish_every_s
+        loop = asyncio.get_running_loop()
+        due = loop.time()
+        while True:
+            try:
+                for topic, payload in await self.tick(now()):
+                    # Bounded: a broker that is away must not hold back the next snapshots.
+                    await asyncio.wait_for(publish(topic, payload), timeout=every)
+                self._recovered()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # logged; the collector's other work goes on
+                self._failed(exc)
+            due += every
+            if due < loop.time():  # far behind (a stalled loop): do not burst to catch up
+                due = loop.time()
+            await asyncio.sleep(due - loop.time())
+
+    def _failed(self, exc: BaseException) -> None:
+        reason = f"{type(exc).__name__}: {exc}"
+        if reason != self._failing:  # once per kind of failure, not every tick
+            log.error("public feed: snapshot not published: %s", reason, exc_info=exc)
+        self._failing = reason
+
+    def _recovered(self) -> None:
+        if self._failing is not None:
+            log.info("public feed: publishing again")
+        self._failing = None
