@@ -55,8 +55,15 @@ async def _open_readonly(path: Path) -> Store:
     """The collector's database, opened so that nothing can be written (mode=ro)."""
     if not path.is_file():
         raise UserError(f"{path}: no such database (has the collector run with this config?)")
+    # A running collector keeps the -wal file (WAL mode) while its connection is
+    # open: then read-only mode reads its committed state. Without one, nothing
+    # has the database open, and read-only mode would leave a -wal and -shm
+    # behind, owned by whoever ran the preview (root), which a collector later
+    # started as its own user could not open: read it as an immutable file.
+    wal = path.with_name(path.name + "-wal")
+    mode = "mode=ro" if wal.exists() else "immutable=1"
     try:
-        db = await aiosqlite.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None)
+        db = await aiosqlite.connect(f"{path.resolve().as_uri()}?{mode}", uri=True, isolation_level=None)
     except aiosqlite.Error as exc:
         raise UserError(f"{path}: cannot open the database read-only: {exc}") from None
     store = Store(db, path)
