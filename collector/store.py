@@ -101,6 +101,20 @@ _INSERT_FIXES: Final = f"""
 """
 
 
+# One (unit, time) index lookup per unit, then one primary-key lookup. MATERIALIZED
+# matters: joined directly, SQLite scans the whole history and runs the
+# subquery for every row (165 ms instead of 3 ms at 500 units x 30 min of fixes).
+_LATEST_AT: Final = f"""
+    WITH pick AS MATERIALIZED (
+        SELECT l.unit AS unit, (SELECT seq FROM fixes WHERE unit = l.unit AND time_ms <= ?
+                                ORDER BY time_ms DESC, seq DESC LIMIT 1) AS seq
+        FROM latest AS l)
+    SELECT {", ".join(f"f.{c.strip()}" for c in _FIX_COLUMNS.split(","))}
+    FROM pick JOIN fixes AS f ON f.unit = pick.unit AND f.seq = pick.seq
+    ORDER BY f.unit
+"""
+
+
 def _upsert_since(table: str, column: str) -> str:
     """Set each unit's ``column`` from [[unit, value, since_ms], ...], unless the
     stored value is newer. "WHERE true" keeps SQLite from reading ON CONFLICT as
@@ -362,13 +376,7 @@ class Store:
         """Each unit's newest fix with a fix time at or before ``time``: positions as
         they were then (the public feed shows them late). Units with no fix that
         old are left out. Uses the (unit, time) index: one lookup per unit."""
-        columns = ", ".join(f"f.{c.strip()}" for c in _FIX_COLUMNS.split(","))
-        sql = f"""
-            SELECT {columns} FROM latest AS l JOIN fixes AS f ON f.unit = l.unit AND f.seq = (
-                SELECT seq FROM fixes WHERE unit = l.unit AND time_ms <= ? ORDER BY time_ms DESC, seq DESC LIMIT 1)
-            ORDER BY f.unit
-        """
-        async with self._db.execute(sql, (_fix_time_ms(_EPOCH + dt.timedelta(seconds=time)),)) as cursor:
+        async with self._db.execute(_LATEST_AT, (_fix_time_ms(_EPOCH + dt.timedelta(seconds=time)),)) as cursor:
             return [_stored_fix(row) for row in await cursor.fetchall()]
 
     async def iter_fixes(

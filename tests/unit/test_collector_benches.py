@@ -61,3 +61,9 @@ def test_collector_bench_runs_small() -> None:
     )  # fmt: skip
     assert "ratio collector/bare:" in out.stdout and "cold:" in out.stdout, out.stdout + out.stderr
     assert ", 0 without an update within 2 s" in out.stdout and "p99" in out.stdout, out.stdout
+
+
+def test_public_tick_bench_runs_small(capsys: pytest.CaptureFixture[str]) -> None:
+    load("public_tick").main(["20", "16"])
+    out = capsys.readouterr().out
+    assert "20 units x 16 min" in out and "x the baseline" in out and "up to 20 units shown" in out

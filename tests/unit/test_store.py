@@ -159,6 +159,16 @@ def test_latest_at_gives_positions_as_they_were(tmp_path: Path) -> None:
     run(tmp_path / "c.db", body)
 
 
+def test_latest_at_never_scans_the_history(tmp_path: Path) -> None:
+    from collector.store import _LATEST_AT
+
+    run(tmp_path / "c.db", lambda store: store.write(batch_of(wf("A", 1, 0), wf("B", 1, 5))))
+    with sqlite3.connect(tmp_path / "c.db") as db:
+        plan = [row[3] for row in db.execute(f"EXPLAIN QUERY PLAN {_LATEST_AT}", (0,))]
+    assert not any(step.startswith("SCAN f") for step in plan), plan  # "SCAN fixes", "SCAN f": the whole history
+    assert "SEARCH f USING PRIMARY KEY (unit=? AND seq=?)" in plan
+
+
 def test_prune_deletes_old_history_in_batches_and_keeps_latest(tmp_path: Path) -> None:
     async def body(store: Store) -> None:
         await store.write(batch_of(*(wf("A", s, float(s)) for s in range(1, 1201))))
