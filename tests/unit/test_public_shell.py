@@ -12,12 +12,14 @@ import stat
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from agent.fixes import Fix
 from agent.wire import DutyStatus, Incident, IncidentStatus, Topics, WireFix
 from collector.fleet import FleetState
 from collector.incidents import IncidentBook
-from collector.public import PublicPolicy, PublicState, unit_pseudonym
+from collector.public import PublicPolicy, PublicState, snapshot, unit_pseudonym
 from collector.public.settings import PublicSettings
 from collector.public.shell import (
     CALLS_FILE,
@@ -210,3 +212,32 @@ def test_run_keeps_publishing_after_a_failure(tmp_path: Path, caplog: pytest.Log
     assert published == [TOPICS.public_units, TOPICS.public_calls]
     assert "snapshot not published: RuntimeError: database is locked" in caplog.text
     assert "publishing again" in caplog.text
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.integers(0, 1800),
+    st.integers(0, 1800),
+    st.integers(0, 3600),
+    st.lists(st.tuples(st.integers(-7200, 0), st.none() | st.integers(-7200, 0)), max_size=12),
+)
+def test_leaving_out_old_closed_calls_never_changes_the_calls_published(
+    unit_delay_s: int, call_delay_s: int, linger_s: int, calls: list[tuple[int, int | None]]
+) -> None:
+    """What feed_incidents drops, the policy would not have shown anyway."""
+    now = T0 + dt.timedelta(hours=3, seconds=17)
+    policy = PublicPolicy(unit_delay_s=unit_delay_s, call_delay_s=call_delay_s, linger_s=linger_s)
+    incidents, closed_at = [], {}
+    for k, (opened_s, closed_s) in enumerate(calls):
+        opened = now + dt.timedelta(seconds=opened_s)
+        status = IncidentStatus.OPEN if closed_s is None else IncidentStatus.CLOSED
+        incidents.append(Incident(f"INC-{k}", "theft", 2, 53.236, -1.42, status, opened))
+        if closed_s is not None:
+            closed_at[f"INC-{k}"] = max(opened, now + dt.timedelta(seconds=closed_s))
+    everything = PublicState(closed_seen=closed_at)
+    expected, _ = snapshot(policy, everything, now, [], incidents, SECRET)
+    kept, state = feed_incidents(
+        PublicSettings(policy=policy), now, FeedInputs({}, {}, incidents, closed_at), PublicState()
+    )
+    got, _ = snapshot(policy, state, now, [], kept, SECRET)
+    assert got.calls == expected.calls
