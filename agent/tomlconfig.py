@@ -215,20 +215,16 @@ class Table:
             return path if path.is_absolute() else self._source.path.parent / path
         return value
 
-    def get_list(
-        self, key: str, default: list[Any] | _Required | None = REQUIRED, *, of: type[str] | type[float] = str
-    ) -> Any:
-        """A list of strings (``of=str``) or of numbers (``of=float``; integers allowed)."""
+    def get_list(self, key: str, default: list[str] | _Required | None = REQUIRED) -> Any:
+        """A list of strings."""
         found, value = self._get(key, default)
         if found:
-            what = "strings" if of is str else "numbers"
             if not isinstance(value, list):
-                raise self.error(key, f"must be a list of {what}, got {_describe(value)}")
+                raise self.error(key, f"must be a list of strings, got {_describe(value)}")
             for item in value:
-                ok = isinstance(item, str) if of is str else type(item) in (int, float) and item == item
-                if not ok:
-                    raise self.error(key, f"must be a list of {what}, got {_describe(item)} in it")
-            value = list(value) if of is str else [float(item) for item in value]
+                if not isinstance(item, str):
+                    raise self.error(key, f"must be a list of strings, got {_describe(item)} in it")
+            value = list(value)
         return value
 
     def present_keys(self) -> list[str]:

@@ -28,6 +28,8 @@ from agent.clierrors import OneLineErrorGroup, UsageMistake
 from agent.wire import DutyStatus, Incident, IncidentStatus, WireError, encode_eta, validate_id
 from collector.config import DEFAULT_CONFIG_PATH, CollectorConfig, ConfigError, load_config
 from collector.export import ExportFormat
+from collector.public.cli import public
+from collector.public.settings import read_secret
 
 PROG = "activecalls-collector"
 T = TypeVar("T")
@@ -97,6 +99,11 @@ def run(config_path: Path, log_level: str) -> None:
     from collector.service import run as run_service
 
     config = _load(config_path)
+    if config.public.enabled and config.public.secret_file is not None:
+        try:
+            read_secret(config.public.secret_file)  # a missing secret is a mistake to report now, not in the log
+        except ConfigError as exc:
+            raise UsageMistake(str(exc)) from None
     sys.exit(run_service(config, log_level=log_level.upper()))
 
 
@@ -321,6 +328,8 @@ def calibrate_command(config_path: Path, since: float | None, priority: int) -> 
     for line in found.lines(priority):
         click.echo(line)
 
+
+main.add_command(public)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -5,9 +5,9 @@ line and key is :mod:`agent.tomlconfig`, the ``[mqtt]`` table is
 :func:`agent.mqtt.mqtt_settings` (the same keys and errors as the agent's).
 ``deploy/collector.example.toml`` documents every key.
 
-The ``[public]`` table belongs to the public feed
-(:class:`collector.public.config.PublicPolicy`); it is accepted here and handed
-on unread as :attr:`CollectorConfig.public`.
+The ``[public]`` table is the public feed's (:mod:`collector.public.settings`:
+the policy and how it is published); read here, so its mistakes are found
+with the rest.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from agent.tomlconfig import ConfigError, Table, load_toml
 from agent.wire import WireError, validate_id
 from collector.eta import DEFAULT_PROFILES, EtaPolicy, SpeedProfile, TravelModel
 from collector.fleet import StalenessPolicy
+from collector.public.settings import PublicSettings, public_settings
 
 __all__ = [
     "DEFAULT_CONFIG_PATH",
@@ -90,8 +91,7 @@ class CollectorConfig:
     staleness: StalenessPolicy = field(default_factory=StalenessPolicy)
     eta: EtaSettings = field(default_factory=EtaSettings)
     router: RouterSettings = field(default_factory=RouterSettings)
-    # The [public] table, unparsed: collector.public.config reads it.
-    public: Table | None = None
+    public: PublicSettings = field(default_factory=PublicSettings)  # off unless [public] is there
     path: Path | None = None
 
 
@@ -185,7 +185,7 @@ def config_from_table(root: Table) -> CollectorConfig:
     staleness = _staleness(root.get_table("staleness"))
     eta = _eta(root.get_table("eta"))
     router = _router(root.get_table("router"))
-    public = root.get_table("public") if "public" in root else None
+    public = public_settings(root.get_table("public") if "public" in root else None)
     root.check_unknown()
     return CollectorConfig(fleet, mqtt, ingest, store, staleness, eta, router, public, root.path)
 

@@ -23,17 +23,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 import signal
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Final
 
 from agent.backoff import Backoff
 from agent.mqtt import Delivery, MqttConnection, MqttError, connect_with_retry
 from agent.sdnotify import Notifier, watchdog_interval
+from agent.tomlconfig import ConfigError
 from agent.wire import EtaReport, Incident, IncidentStatus, TopicKind, Topics, encode_eta
 from collector.config import CollectorConfig
 from collector.eta import EtaEngine
@@ -50,6 +53,7 @@ from collector.ingest import (
     StateReceived,
     StatusReceived,
 )
+from collector.public.shell import PublicPublisher, live_source
 from collector.recompute import RecomputePlanner, report_changed
 from collector.router import OsrmRouter, Router, route_in_thread
 from collector.store import Store, StoreError, WriteBatch
@@ -410,6 +414,14 @@ class CollectorService:
         for incident in self.incidents.open():
             self.planner.incident_changed(incident.id)
         log.info("store %s: %d units, %d open incidents", c.path, len(self.fleet), len(self.incidents.open()))
+        p = self.config.public
+        if p.enabled:  # after the restore: the feed reads the store and the live state
+            public = PublicPublisher.start(p, self.topics, live_source(self.store, self.fleet, self.incidents))
+            self.periodic.append(Periodic("public", p.publish_every_s, partial(self._public, public)))
+
+    async def _public(self, publisher: PublicPublisher, now: float) -> None:
+        for topic, payload in await publisher.tick(dt.datetime.fromtimestamp(now, dt.UTC)):
+            self.publish(topic, payload, retain=True)
 
     async def run(self, *, handle_signals: bool = True) -> int:
         """Until SIGTERM/SIGINT (or ``stopping`` is set); the exit status.
@@ -420,6 +432,11 @@ class CollectorService:
                 loop.add_signal_handler(sig, self.stopping.set)
         try:
             await self.start()
+        except ConfigError as exc:  # the public feed's secret
+            log.error("%s", exc)
+            if self._store is not None:
+                await self._store.close()
+            return 2
         except (StoreError, sqlite3.Error, OSError, ValueError) as exc:
             log.error("store %s: %s", self.config.store.path, exc)
             return 1

@@ -11,23 +11,22 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from pathlib import Path
-from typing import Final
 
 import aiosqlite
 import click
 
+from agent.cli import config_option_for
 from agent.fixes import InvalidFixError, parse_time
-from agent.tomlconfig import ConfigError, load_toml
-from agent.wire import Topics, WireError
+from agent.tomlconfig import ConfigError
+from agent.wire import Topics
+from collector.config import DEFAULT_CONFIG_PATH, CollectorConfig, load_config
 from collector.public.feed import format_table
 from collector.public.policy import MAX_OBSERVATION_GAP_S
-from collector.public.settings import PublicSettings, default_state_path, public_settings
+from collector.public.settings import PublicSettings
 from collector.public.shell import PublicPublisher, store_source
 from collector.store import SCHEMA_VERSION, Store
 
 __all__ = ["public", "preview_text"]
-
-DEFAULT_CONFIG_PATH: Final = Path("/etc/activecalls/collector.toml")
 
 
 class UserError(click.ClickException):
@@ -36,19 +35,14 @@ class UserError(click.ClickException):
     exit_code = 2
 
 
-def _load(config_path: Path) -> tuple[PublicSettings, str, Path]:
-    """The ``[public]`` settings, the fleet and the database path of a collector config."""
+def _load(config_path: Path) -> CollectorConfig:
     try:
-        root = load_toml(config_path)
-        fleet: str = root.get_str("fleet")
-        if "public" not in root:
-            raise ConfigError(f"no [public] section: the public feed is not configured ({config_path})")
-        settings = public_settings(root.get_table("public"))
-        database: Path = root.get_table("store").get_path("path", default_state_path().with_name("collector.sqlite"))
-        Topics(fleet)
-    except (ConfigError, WireError) as exc:
+        config = load_config(config_path)
+    except ConfigError as exc:
         raise UserError(str(exc)) from None
-    return settings, fleet, database
+    if not config.public.enabled and config.public.secret_file is None:
+        raise UserError(f"{config_path}: no [public] section with a secret_file: the public feed is not configured")
+    return config
 
 
 async def _open_readonly(path: Path) -> Store:
@@ -115,22 +109,13 @@ def _time(_ctx: click.Context, _param: click.Parameter, value: str | None) -> dt
 
 
 @public.command()
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=DEFAULT_CONFIG_PATH,
-    show_default=True,
-    envvar="ACTIVECALLS_COLLECTOR_CONFIG",
-    show_envvar=True,
-    help="The collector's TOML configuration (its [public] section).",
-)
+@config_option_for(DEFAULT_CONFIG_PATH, "ACTIVECALLS_COLLECTOR_CONFIG", "collector")
 @click.option("--at", "at", callback=_time, default=None, help="Preview as of this UTC time instead of now.")
 def preview(config_path: Path, at: dt.datetime | None) -> None:
     """Print what the feed would publish now, as a table (reads the database only)."""
-    settings, fleet, database = _load(config_path)
+    config = _load(config_path)
     now = at or dt.datetime.now(dt.UTC)
-    text, note = asyncio.run(preview_text(settings, fleet, database, now))
+    text, note = asyncio.run(preview_text(config.public, config.fleet, config.store.path, now))
     if note:
         click.echo(note, err=True)
     click.echo(text, nl=False)

@@ -94,10 +94,8 @@ def _policy(t: Table) -> PublicPolicy:
     for key in _FLOAT_KEYS:
         if (value := t.get_float(key, None)) is not None:
             kwargs[key] = value
-    if (centre := t.get_list("centre", None, of=float)) is not None:
-        if len(centre) != 2:
-            raise t.error("centre", f"must be [lat, lon], got {len(centre)} numbers")
-        kwargs["centre"] = tuple(centre)
+    if "centre" in t:  # [lat, lon]
+        kwargs["centre"] = t.get_floats("centre", REQUIRED, count=2)
     if (units := t.get_str("units", None)) is not None:
         kwargs["units"] = units
     if "categories" in t:

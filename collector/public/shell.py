@@ -12,21 +12,14 @@ thin part around it:
 - :meth:`PublicPublisher.tick` makes one snapshot, saves the policy's state
   (privately, mode 0600: it holds real ids), writes ``units.geojson`` and
   ``calls.geojson`` into ``public_dir`` (mode 0644), each atomically, and
-  returns the two retained messages;
-- :meth:`PublicPublisher.run` does that every ``publish_every_s`` and publishes.
+  returns the two retained messages.
 
-Wiring into the collector service (an asyncio TaskGroup or task list, with
-its Store, FleetState, IncidentBook and MQTT connection)::
-
-    if config.public.enabled:
-        publisher = PublicPublisher.start(config.public, Topics(config.fleet),
-                                          live_source(store, fleet, book))   # ConfigError: exit 2
-        tasks.create_task(publisher.run(lambda topic, payload:
-                                        connection.publish(topic, payload, qos=1, retain=True)))
-
-The service should keep closed incidents in its IncidentBook for at least
-``unit_delay_s + linger_s`` (``prune_closed``) for closed calls to be shown
-closed for ``linger_s``; pruned earlier, they just disappear sooner.
+The collector service (:mod:`collector.service`) makes one publisher when it
+starts and calls ``tick`` every ``publish_every_s`` as one of its periodic
+tasks, publishing what it returns, retained, at QoS 1. It keeps closed
+incidents in its IncidentBook for ``[eta] keep_closed_s``, which should be at
+least ``unit_delay_s + linger_s`` for closed calls to be shown closed for
+``linger_s``; pruned earlier, they just disappear sooner.
 """
 
 from __future__ import annotations
@@ -57,7 +50,6 @@ __all__ = [
     "CALLS_FILE",
     "UNITS_FILE",
     "FeedInputs",
-    "Publish",
     "PublicPublisher",
     "Source",
     "feed_incidents",
@@ -91,8 +83,6 @@ class FeedInputs:
 
 # Given ``now`` and the units' as_of, what the collector knows.
 Source = Callable[[dt.datetime, dt.datetime], Awaitable[FeedInputs]]
-# Publish one retained message (QoS 1); the service's MQTT connection.
-Publish = Callable[[str, bytes], Awaitable[object]]
 
 
 def _utc(seconds: float) -> dt.datetime:
@@ -224,7 +214,6 @@ class PublicPublisher:
         self.state = state or PublicState()
         self.last: Snapshot | None = None
         self._written: dict[Path, bytes] = {}
-        self._failing: str | None = None
 
     @classmethod
     def start(cls, settings: PublicSettings, topics: Topics, source: Source) -> PublicPublisher:
@@ -265,37 +254,3 @@ class PublicPublisher:
             path.parent.mkdir(parents=True, exist_ok=True)
             write_atomic(path, data, mode=mode)
             self._written[path] = data
-
-    async def run(self, publish: Publish, *, clock: Callable[[], dt.datetime] | None = None) -> None:
-        """Tick and publish every ``publish_every_s`` until cancelled. A failure
-        (database, disk, broker) is logged and the next tick tries again: the
-        feed never stops the collector."""
-        now = clock or (lambda: dt.datetime.now(dt.UTC))
-        every = self.settings.publish_every_s
-        loop = asyncio.get_running_loop()
-        due = loop.time()
-        while True:
-            try:
-                for topic, payload in await self.tick(now()):
-                    # Bounded: a broker that is away must not hold back the next snapshots.
-                    await asyncio.wait_for(publish(topic, payload), timeout=every)
-                self._recovered()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # logged; the collector's other work goes on
-                self._failed(exc)
-            due += every
-            if due < loop.time():  # far behind (a stalled loop): do not burst to catch up
-                due = loop.time()
-            await asyncio.sleep(due - loop.time())
-
-    def _failed(self, exc: BaseException) -> None:
-        reason = f"{type(exc).__name__}: {exc}"
-        if reason != self._failing:  # once per kind of failure, not every tick
-            log.error("public feed: snapshot not published: %s", reason, exc_info=exc)
-        self._failing = reason
-
-    def _recovered(self) -> None:
-        if self._failing is not None:
-            log.info("public feed: publishing again")
-        self._failing = None

@@ -49,8 +49,9 @@ class ServiceThread:
     """A CollectorService on its own event loop in a thread; ``call`` runs a
     function on that loop (the service's state is only touched there)."""
 
-    def __init__(self, config: CollectorConfig) -> None:
+    def __init__(self, config: CollectorConfig, *, clock: Callable[[], float] = time.time) -> None:
         self.config = config
+        self.clock = clock
         self.service: CollectorService | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self.result: int | BaseException | None = None
@@ -60,7 +61,7 @@ class ServiceThread:
     def _main(self) -> None:
         async def go() -> int:
             self.loop = asyncio.get_running_loop()
-            self.service = CollectorService(self.config)
+            self.service = CollectorService(self.config, clock=self.clock)
             self._ready.set()
             return await self.service.run(handle_signals=False)
 

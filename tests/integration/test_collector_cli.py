@@ -51,8 +51,18 @@ def test_usage_mistakes_are_one_line_and_exit_2(args: list[str], needles: list[s
 def test_config_mistake_names_file_line_and_key(tmp_path: Path) -> None:
     path = write_config(tmp_path, port=1883, extra="[eta]\ncircuity = 0.5\n")
     _one_line_error(cli("units", "--config", str(path)), 2, f"{path}:", "[eta] circuity")
-    path.write_text(path.read_text().replace("circuity = 0.5", "circuity = 1.3") + "[public]\nanything = 1\n[bogus]\n")
+    text = path.read_text().replace("circuity = 0.5", "circuity = 1.3")
+    path.write_text(text + "[public]\nenabled = false\n[bogus]\n")
     _one_line_error(cli("units", "--config", str(path)), 2, "bogus", "unknown key")
+    path.write_text(path.read_text().replace("\n[bogus]\n", "\ncell_m = 5\n"))
+    _one_line_error(cli("units", "--config", str(path)), 2, f"{path}:", "[public] cell_m: must be a number of metres")
+
+
+def test_the_public_feed_needs_its_secret_and_has_a_preview_command(tmp_path: Path) -> None:
+    path = write_config(tmp_path, port=free_port(), extra='[public]\nsecret_file = "public-secret"\n')
+    _one_line_error(cli("run", "--config", str(path)), 2, "public-secret", "openssl rand -hex 32")
+    (tmp_path / "public-secret").write_text("3f9c0e55b1d2a7c48e6f0a9b2c1d3e4f\n")
+    _one_line_error(cli("public", "preview", "--config", str(path)), 2, "collector.sqlite: no such database")
 
 
 def test_real_entry_point_prints_no_traceback(tmp_path: Path) -> None:

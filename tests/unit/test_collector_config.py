@@ -1,4 +1,4 @@
-"""The collector's config schema: defaults, the example file, errors with file:line:key, [public] passed on."""
+"""The collector's config schema: defaults, the example file, errors with file:line:key, the [public] section."""
 
 from __future__ import annotations
 
@@ -22,20 +22,25 @@ def test_example_config_loads_with_defaults() -> None:
     config = load_config(EXAMPLE)
     assert config.fleet == "derbyshire" and config.mqtt.client_id == "collector-derbyshire"
     assert config.eta.model.circuity == 1.35 and config.router.osrm_url is None
-    assert config.public is None and config.ingest.shared_group is None
+    assert not config.public.enabled and config.ingest.shared_group is None
 
 
 def test_every_commented_key_of_the_example_is_accepted(tmp_path: Path) -> None:
-    text = re.sub(r"^#(\w+ = )", r"\1", EXAMPLE.read_text(), flags=re.M).replace("tls = false", "tls = true")
+    text = re.sub(r"^#(\w+ = |\[public\]$)", r"\1", EXAMPLE.read_text(), flags=re.M)
+    text = text.replace("tls = false", "tls = true")
     (tmp_path / "c.toml").write_text(text)
     config = load_config(tmp_path / "c.toml")
     assert config.ingest.shared_group == "collectors" and config.router.osrm_url == "http://127.0.0.1:5000"
     assert config.staleness.report_interval_s == 5.0 and config.eta.model.profiles[0].cruise_mps == 20.0
+    assert config.public.enabled and config.public.policy.epsg == 27700
 
 
-def test_public_table_is_passed_on_unread() -> None:
-    config = parse('fleet = "f"\n[public]\nwhatever = 1\n[public.categories]\nburglary = "crime"\n')
-    assert config.public is not None and "whatever" in config.public and "categories" in config.public
+def test_the_public_section_is_read_with_the_rest() -> None:
+    config = parse('fleet = "f"\n[public]\nsecret_file = "s"\n[public.categories]\nburglary = "crime"\n')
+    assert config.public.enabled and config.public.policy.category("burglary") == "crime"
+    assert not parse('fleet = "f"\n').public.enabled
+    with pytest.raises(ConfigError, match=r"collector.toml:3: \[public\] whatever: unknown key in \[public\]"):
+        parse('fleet = "f"\n[public]\nwhatever = 1\nsecret_file = "s"\n')
 
 
 @pytest.mark.parametrize(

@@ -37,8 +37,8 @@ def setup(tmp_path: Path) -> Path:
 
     async def fill() -> None:
         async with await _store_with_a_day(tmp_path / "c.sqlite") as store:
-            settings, fleet, _ = _load(config)
-            publisher = PublicPublisher.start(settings, Topics(fleet), store_source(store))
+            loaded = _load(config)
+            publisher = PublicPublisher.start(loaded.public, Topics(loaded.fleet), store_source(store))
             for k in range(11, 0, -1):  # watched for more than the delay
                 await publisher.tick(NOW - dt.timedelta(seconds=30 * k))
 
@@ -85,7 +85,7 @@ def test_preview_without_recent_state_says_units_are_hidden(setup: Path) -> None
     ("edit", "message"),
     [
         (lambda c: c.unlink(), "collector.toml: no such file"),
-        (lambda c: c.write_text('fleet = "testfleet"\n'), "no [public] section"),
+        (lambda c: c.write_text('fleet = "testfleet"\n'), "no [public] section with a secret_file"),
         (lambda c: c.write_text('fleet = "x"\n[public]\nsecret_file = "s"\ncell_m = 1\n'), ":4: [public] cell_m: must"),
         (lambda c: (c.parent / "secret").write_text("short"), "the pseudonym secret must be at least 16 bytes"),
         (lambda c: (c.parent / "secret").unlink(), "the pseudonym secret file does not exist"),

@@ -182,38 +182,6 @@ def test_the_live_source_reads_the_fleet_and_the_incident_book(tmp_path: Path) -
     assert inputs.closed_at == {"INC-2": T0 + dt.timedelta(seconds=5)}
 
 
-def test_run_keeps_publishing_after_a_failure(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    settings = PublicSettings(True, PublicPolicy(), 1.0, None, None, tmp_path / "state.json")
-    calls = 0
-
-    async def flaky(now: dt.datetime, as_of: dt.datetime) -> FeedInputs:
-        nonlocal calls
-        calls += 1
-        if calls == 1:
-            raise RuntimeError("database is locked")
-        return FeedInputs({}, {}, [])
-
-    published: list[str] = []
-
-    async def publish(topic: str, payload: bytes) -> None:
-        published.append(topic)
-
-    async def run() -> None:
-        publisher = PublicPublisher(settings, TOPICS, flaky, SECRET)
-        task = asyncio.create_task(publisher.run(publish, clock=lambda: T0))
-        while len(published) < 2:
-            await asyncio.sleep(0.05)
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-
-    with caplog.at_level(logging.INFO):
-        asyncio.run(run())
-    assert published == [TOPICS.public_units, TOPICS.public_calls]
-    assert "snapshot not published: RuntimeError: database is locked" in caplog.text
-    assert "publishing again" in caplog.text
-
-
 @settings(max_examples=60, deadline=None)
 @given(
     st.integers(0, 1800),
