@@ -16,6 +16,7 @@ import aiosqlite
 import click
 
 from agent.cli import config_option_for
+from agent.clierrors import UsageMistake
 from agent.fixes import InvalidFixError, parse_time
 from agent.tomlconfig import ConfigError
 from agent.wire import Topics
@@ -29,26 +30,20 @@ from collector.store import SCHEMA_VERSION, Store
 __all__ = ["public", "preview_text"]
 
 
-class UserError(click.ClickException):
-    """A mistake in the config, an argument or a file: one line, exit 2."""
-
-    exit_code = 2
-
-
 def _load(config_path: Path) -> CollectorConfig:
     try:
         config = load_config(config_path)
     except ConfigError as exc:
-        raise UserError(str(exc)) from None
+        raise UsageMistake(str(exc)) from None
     if not config.public.enabled and config.public.secret_file is None:
-        raise UserError(f"{config_path}: no [public] section with a secret_file: the public feed is not configured")
+        raise UsageMistake(f"{config_path}: no [public] section with a secret_file: the public feed is not configured")
     return config
 
 
 async def _open_readonly(path: Path) -> Store:
     """The collector's database, opened so that nothing can be written (mode=ro)."""
     if not path.is_file():
-        raise UserError(f"{path}: no such database (has the collector run with this config?)")
+        raise UsageMistake(f"{path}: no such database (has the collector run with this config?)")
     # A running collector keeps the -wal file (WAL mode) while its connection is
     # open: then read-only mode reads its committed state. Without one, nothing
     # has the database open, and read-only mode would leave a -wal and -shm
@@ -59,16 +54,16 @@ async def _open_readonly(path: Path) -> Store:
     try:
         db = await aiosqlite.connect(f"{path.resolve().as_uri()}?{mode}", uri=True, isolation_level=None)
     except aiosqlite.Error as exc:
-        raise UserError(f"{path}: cannot open the database read-only: {exc}") from None
+        raise UsageMistake(f"{path}: cannot open the database read-only: {exc}") from None
     store = Store(db, path)
     try:
         version = await store.schema_version()
     except aiosqlite.Error as exc:
         await store.close()
-        raise UserError(f"{path}: not a collector database: {exc}") from None
+        raise UsageMistake(f"{path}: not a collector database: {exc}") from None
     if version != SCHEMA_VERSION:
         await store.close()
-        raise UserError(f"{path}: schema version {version}, this collector reads version {SCHEMA_VERSION}")
+        raise UsageMistake(f"{path}: schema version {version}, this collector reads version {SCHEMA_VERSION}")
     return store
 
 
@@ -79,7 +74,7 @@ async def preview_text(settings: PublicSettings, fleet: str, database: Path, now
         try:
             publisher = PublicPublisher.start(settings, Topics(fleet), store_source(store))
         except ConfigError as exc:
-            raise UserError(str(exc)) from None
+            raise UsageMistake(str(exc)) from None
         snap, _ = await publisher.compute(now)
     finally:
         await store.close()
