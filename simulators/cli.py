@@ -13,6 +13,7 @@ import functools
 import json
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -363,6 +364,20 @@ def fleet(host: str, port: int, fleet_id: str, units: int, hz: float, duration: 
         raise click.ClickException(str(exc)) from None
     for line in report.lines():
         click.echo(line)
+
+
+@main.command()
+@click.option("--keep", is_flag=True, help="Keep the demo's folder (configs, logs, databases, public files).")
+@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), help="Use this folder (kept).")
+def demo(keep: bool, workdir: Path | None) -> None:
+    """The whole system on this machine for about two minutes: broker, collector,
+    five cars (simulated receiver -> real agent), incidents, ETAs, public feed."""
+    from simulators.demo import DemoError, run_demo
+
+    try:
+        run_demo(workdir=workdir, keep=keep)
+    except DemoError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,0 +1,36 @@
+"""The README's demo, run as a newcomer runs it (``scripts/demo`` execs ``activecalls-sim demo``)."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+SIM = str(Path(sys.executable).with_name("activecalls-sim"))
+
+
+def test_demo_runs_the_whole_system_and_stops_everything(tmp_path: Path) -> None:
+    workdir = tmp_path / "demo"
+    result = subprocess.run([SIM, "demo", "--workdir", str(workdir)], capture_output=True, text=True, timeout=240)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    out = result.stdout
+    assert "Traceback" not in out + result.stderr
+    recommended = re.findall(r"^Recommended: (\S+)", out, re.MULTILINE)
+    assert len(recommended) == 2 and recommended[0] != recommended[1], out  # it moves when the nearest goes
+    for car in ("PC-01", "PC-02", "PC-03", "PC-04", "PC-05"):  # every real agent's fixes reached the collector
+        assert re.search(rf"^{car}\s", out, re.MULTILINE), f"{car} missing from the units table"
+    calls = json.loads((workdir / "public" / "calls.geojson").read_text())
+    units = json.loads((workdir / "public" / "units.geojson").read_text())
+    categories = sorted(f["properties"].get("category") for f in calls["features"])
+    assert len(categories) == 2 and "domestic" not in json.dumps(calls), calls  # the domestic abuse call is suppressed
+    assert units["features"], "cars appear once their statuses have been watched for the delay"
+    text = json.dumps(units) + json.dumps(calls)
+    assert "PC-0" not in text and "SIM-" not in text and "INC-" not in text  # no unit or incident ids
+    leftovers = subprocess.run(["pgrep", "-f", str(workdir)], capture_output=True, text=True, check=False)
+    assert leftovers.stdout.strip() == "", "the demo stopped every process it started"
