@@ -480,6 +480,9 @@ class EtaReport:
     computed: dt.datetime
     recommended: str | None  # the available, fresh, online unit with the smallest ETA
     units: tuple[EtaRow, ...]
+    # How many units could have been listed; more than len(units) when the
+    # collector lists only the soonest few ([eta] max_units). None: not said.
+    candidates: int | None = None
 
     def __post_init__(self) -> None:
         validate_id("incident", self.incident)
@@ -487,15 +490,27 @@ class EtaReport:
             raise MalformedPayloadError(f"computed must be a UTC time, got {self.computed!r}")
         if self.recommended is not None and all(row.unit != self.recommended for row in self.units):
             raise MalformedPayloadError(f"recommended unit {self.recommended!r} is not among the units")
+        if self.candidates is not None and (
+            isinstance(self.candidates, bool)
+            or not isinstance(self.candidates, int)
+            or self.candidates < len(self.units)
+        ):
+            raise MalformedPayloadError(
+                f"candidates must be a whole number of at least {len(self.units)} (the units listed), "
+                f"got {self.candidates!r}"
+            )
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "v": VERSION,
             "incident": self.incident,
             "computed": format_time(self.computed),
             "recommended": self.recommended,
             "units": [row.to_dict() for row in self.units],
         }
+        if self.candidates is not None:
+            out["candidates"] = self.candidates
+        return out
 
 
 def encode_eta(report: EtaReport) -> bytes:
@@ -517,6 +532,7 @@ def decode_eta(payload: bytes | str, *, incident_id: str | None = None) -> EtaRe
             computed=parse_time(obj.get("computed")),  # type: ignore[arg-type]
             recommended=recommended,
             units=tuple(EtaRow.from_dict(row) for row in rows),
+            candidates=obj.get("candidates"),
         )
     except InvalidFixError as exc:  # from parse_time
         raise MalformedPayloadError(f"computed: {exc}") from None

@@ -344,7 +344,7 @@ class EtaEngine:
             return []
         computed = dt.datetime.fromtimestamp(math.floor(table.now * 1000) / 1000, dt.UTC)
         if not table.units:
-            return [EtaReport(incident.id, computed, None, ()) for incident in incidents]
+            return [EtaReport(incident.id, computed, None, (), 0) for incident in incidents]
         r = self._round(table, incidents)
         policy, model = self.policy, self.model
         n, m = r.geodesic.shape
@@ -387,6 +387,7 @@ class EtaEngine:
             recommended.append(unit)
             listed[table.units.index(unit) if len(ties) > 1 else pick[j], j] = True
 
+        candidates = (candidate | listed).sum(axis=0).tolist()
         rows, cols = np.nonzero(listed)
         # Group by incident; within one, soonest first (as published, to 0.1 s), ties by unit id.
         rounded_eta = np.round(eta[rows, cols], 1)
@@ -406,7 +407,7 @@ class EtaEngine:
         )
         bounds = np.searchsorted(cols, np.arange(m + 1)).tolist()
         return [
-            EtaReport(incident.id, computed, recommended[j], cells.rows(bounds[j], bounds[j + 1]))
+            EtaReport(incident.id, computed, recommended[j], cells.rows(bounds[j], bounds[j + 1]), candidates[j])
             for j, incident in enumerate(incidents)
         ]
 

@@ -171,7 +171,13 @@ def format_etas(report: EtaReport, now: float) -> str:
                 ", ".join(flags),
             ]
         )
-    headers = ["UNIT", "ETA", "DISTANCE", "POSITION", "DUTY", "METHOD", "CONFIDENCE", "NOTES"]
+    if report.candidates is not None and report.candidates > len(report.units):
+        head.append(
+            f"Showing the {len(report.units)} soonest of {report.candidates} candidate units "
+            "(the rest are further away; [eta] max_units sets how many are listed)."
+        )
+    # By road: the router's distance, or the model's estimate (straight line x circuity).
+    headers = ["UNIT", "ETA", "BY ROAD", "POSITION", "DUTY", "METHOD", "CONFIDENCE", "NOTES"]
     return "\n".join(head) + "\n\n" + _table(headers, rows, right=(2,))
 
 

@@ -142,7 +142,7 @@ def test_max_units_keeps_the_soonest_and_the_recommendation() -> None:
     engine = EtaEngine(policy=EtaPolicy(max_units=5))
     (report,) = engine.reports(fleet.table(NOW), [INCIDENT])
     assert [r.unit for r in report.units] == ["U00", "U01", "U02", "U03", "U04", "AVAIL"]
-    assert report.recommended == "AVAIL"
+    assert report.recommended == "AVAIL" and report.candidates == 31  # and the table says 6 of 31
 
 
 def test_ties_go_to_the_smallest_unit_id() -> None:

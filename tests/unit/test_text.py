@@ -111,5 +111,8 @@ def test_etas_table_shows_ranges_for_stale_units_and_ages_brought_forward() -> N
     assert "7 min" in lines[2] and "assigned" in lines[2] and "router" in lines[2]
     assert "2 min 30 s to 15 min" in lines[3] and "STALE position" in lines[3] and "offline" in lines[3]
     assert "5 min 30 s ago" in lines[3] and "fallback" in lines[3]
+    assert "soonest of" not in head  # every candidate listed: nothing to say
+    truncated = format_etas(EtaReport("INC-1", computed, "PC-1", rows, candidates=25), NOW)
+    assert "Showing the 3 soonest of 25 candidate units" in truncated and "max_units" in truncated
     empty = format_etas(EtaReport("INC-1", computed, None, ()), NOW)
     assert "Recommended: none" in empty and "No candidate units." in empty

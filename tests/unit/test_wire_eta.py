@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import re
@@ -59,6 +60,10 @@ def test_eta_round_trip_and_shape() -> None:
     }  # fmt: skip
     assert obj["units"][1]["status"] == "unknown" and obj["units"][1]["offline"] is True
     assert wire.decode_eta(payload, incident_id="INC-1") == REPORT
+    assert "candidates" not in obj  # optional: said only when known
+    counted = dataclasses.replace(REPORT, candidates=7)
+    assert json.loads(wire.encode_eta(counted))["candidates"] == 7
+    assert wire.decode_eta(wire.encode_eta(counted)) == counted
     with pytest.raises(wire.MalformedPayloadError):
         wire.decode_eta(payload, incident_id="INC-2")
 
@@ -83,6 +88,9 @@ def test_the_documented_example_decodes() -> None:
         ({"units": [{**ROW.to_dict(), "method": "guess"}]}, wire.MalformedPayloadError),
         ({"units": [{**ROW.to_dict(), "stale": "no"}]}, wire.MalformedPayloadError),
         ({"units": [{**ROW.to_dict(), "eta_min_s": 500.0}]}, wire.OutOfRangeError),
+        ({"candidates": 1}, wire.MalformedPayloadError),  # fewer than the two listed
+        ({"candidates": "many"}, wire.MalformedPayloadError),
+        ({"candidates": True}, wire.MalformedPayloadError),
     ],
 )
 def test_bad_eta_payloads(change: dict[str, object], error: type[Exception]) -> None:
