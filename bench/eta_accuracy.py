@@ -12,8 +12,8 @@ median signed error: > 0 is pessimistic) for
   calibrated: the model calibrated (collector.calibrate) on the OTHER drives
               only, never on the one evaluated
 
-Real drives: the recorded drives directory (``--drives``; by default
-``../shared/drives`` beside the repository). Their README gives sources and
+Real drives: the recorded drives directory (``--drives``; by default the four
+drives in ``tests/data/drives``). Their README gives sources and
 licences; jumps of the GPS are filtered out before use.
 
 Synthetic drives with ground truth are the other half: the simulators'
@@ -56,7 +56,7 @@ from collector.calibrate import (
 from collector.eta import TravelModel, geodesic_m
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_DRIVES = (REPO.parent / "shared" / "drives", Path("/work/shared/drives"))
+DEFAULT_DRIVES = REPO / "tests" / "data" / "drives"
 STRAIGHT_MPS = 50 / 3.6
 PRIORITY = 4  # recorded drives are ordinary driving, not blue lights
 
@@ -157,7 +157,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--synthetic", type=int, default=3, metavar="SEEDS",
                         help="synthetic drives per route and direction (0: none)")  # fmt: skip
     args = parser.parse_args(argv)
-    directory = args.drives or next((d for d in DEFAULT_DRIVES if d.is_dir()), DEFAULT_DRIVES[0])
+    directory: Path = args.drives or DEFAULT_DRIVES
     if not directory.is_dir():
         print(f"eta_accuracy: no drives directory at {directory} (give one with --drives)", file=sys.stderr)
         return 2

@@ -370,7 +370,7 @@ def fleet(host: str, port: int, fleet_id: str, units: int, hz: float, duration: 
 @click.option("--keep", is_flag=True, help="Keep the demo's folder (configs, logs, databases, public files).")
 @click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), help="Use this folder (kept).")
 def demo(keep: bool, workdir: Path | None) -> None:
-    """The whole system on this machine for about two minutes: broker, collector,
+    """The whole system on this machine for about a minute and a half: broker, collector,
     five cars (simulated receiver -> real agent), incidents, ETAs, public feed."""
     from simulators.demo import DemoError, run_demo
 

@@ -1,4 +1,4 @@
-"""``activecalls-sim demo``: the whole system on one machine, in about two minutes.
+"""``activecalls-sim demo``: the whole system on one machine, in about a minute and a half.
 
 It starts, as real processes on loopback, everything a force would run:
 a Mosquitto broker, the collector (with the public feed), five patrol cars
@@ -9,7 +9,8 @@ the recommended unit appear, the nearest car becomes unavailable and the
 recommendation moves, and finally the public feed shows what residents see:
 coarse, late and without the sensitive call.
 
-Every step prints the command a user would type to do it by hand. The demo's
+Every step prints the command a user would type to do it by hand, in the demo's
+folder (pasteable: quoted, with every option it needs). The demo's
 only liberty is the public feed's delays (shortened so the demo need not run
 for fifteen minutes); it says so when it prints them.
 """
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -51,6 +53,7 @@ INCIDENTS: Final = (
 PUBLIC_UNIT_DELAY_S: Final = 20
 PUBLIC_CALL_DELAY_S: Final = 10
 PUBLIC_WAIT_S: Final = 150  # the delays, the minute the times are floored to, and the publishing cadence
+SIM_UNITS: Final = 20  # the load generator's units, SIM-0001 ..
 
 
 class DemoError(RuntimeError):
@@ -59,7 +62,11 @@ class DemoError(RuntimeError):
 
 @dataclass
 class Stack:
-    """The processes the demo started; stopped by PID, newest first."""
+    """The processes the demo started, stopped by PID: the cars and the fleet, then the collector, then the broker.
+
+    In that order so that the collector sees every agent's clean ``offline``
+    before it stops itself, as it would on a real shift's end.
+    """
 
     workdir: Path
     processes: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
@@ -67,7 +74,9 @@ class Stack:
 
     def spawn(self, name: str, argv: Sequence[str]) -> subprocess.Popen[bytes]:
         log = open(self.workdir / f"{name}.log", "ab")  # noqa: SIM115 - the child owns it
-        process = subprocess.Popen(list(argv), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        process = subprocess.Popen(
+            list(argv), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self.workdir
+        )
         log.close()
         self.processes.append((name, process))
         return process
@@ -79,18 +88,25 @@ class Stack:
                 raise DemoError(f"{name} exited with status {process.returncode}:\n{tail}")
 
     def stop(self) -> None:
-        for _name, process in reversed(self.processes):
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + 10
-        for _name, process in reversed(self.processes):
-            try:
-                process.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        clients = [p for name, p in self.processes if name != "collector"]
+        _terminate(clients)
+        _terminate([p for name, p in self.processes if name == "collector"])
         if self.broker is not None:
             self.broker.stop()
+
+
+def _terminate(processes: Sequence[subprocess.Popen[bytes]], *, grace_s: float = 10.0) -> None:
+    """SIGTERM all, then wait for all; SIGKILL what is still running after ``grace_s``."""
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    for process in processes:
+        try:
+            process.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def _tool(name: str) -> str:
@@ -103,11 +119,16 @@ def _say(text: str) -> None:
     print(f"\n== {text}", flush=True)
 
 
+def _typed(argv: Sequence[str]) -> str:
+    """``argv`` as a user types it in the demo's folder: the tool by its name, arguments quoted."""
+    return shlex.join([Path(argv[0]).name, *argv[1:]])
+
+
 def _show(argv: Sequence[str], *, workdir: Path) -> str:
-    """Run a command as a user would, echoing it (paths relative to the demo folder)."""
-    shown = " ".join(Path(a).name if a.startswith(str(workdir)) or a.startswith(sys.prefix) else a for a in argv)
+    """Run a command as a user would, in the demo's folder, echoing it."""
+    shown = _typed(argv)
     print(f"$ {shown}", flush=True)
-    result = subprocess.run(list(argv), capture_output=True, text=True, timeout=60, check=False)
+    result = subprocess.run(list(argv), capture_output=True, text=True, timeout=60, check=False, cwd=workdir)
     output = result.stdout + result.stderr
     print(output.rstrip(), flush=True)
     if result.returncode != 0:
@@ -132,6 +153,9 @@ def run_demo(*, workdir: Path | None = None, keep: bool = False) -> None:
     folder = Path(tempfile.mkdtemp(prefix="activecalls-demo-")) if workdir is None else workdir
     folder.mkdir(parents=True, exist_ok=True)
     stack = Stack(folder)
+    kept = "" if workdir is not None or keep else "; deleted at the end unless you pass --keep"
+    print(f"The demo's folder (configs, logs, databases, public files): {folder}{kept}")
+    print(f"The commands shown are what you would type in it (cd {shlex.quote(str(folder))}).")
     try:
         _play(stack)
     finally:
@@ -176,70 +200,87 @@ def _play(stack: Stack) -> None:
     port = stack.broker.port
     print(f"listening on 127.0.0.1:{port}")
 
-    config = _collector_config(folder, port)
-    os.environ["ACTIVECALLS_COLLECTOR_CONFIG"] = str(config)  # so the commands below need no --config
+    config = _collector_config(folder, port).name  # every command runs in the folder
     _say("the collector: ingest, history, ETAs, public feed")
-    print(f"$ activecalls-collector run --config collector.toml   (logs: {folder / 'collector.log'})")
-    stack.spawn("collector", [collector, "run", "--config", str(config)])
+    run_collector = [collector, "run", "--config", config]
+    print(f"$ {_typed(run_collector)}   (in the background; its log: collector.log)")
+    stack.spawn("collector", run_collector)
+
+    def collector_command(*args: str) -> list[str]:
+        return [collector, *args, "--config", config]
 
     _say(f"{len(CARS)} patrol cars: a simulated receiver on a pty, read by a real activecalls-agent")
+    print("(in the background; each process's log is <name>.log, e.g. PC-01.log and PC-01-receiver.log)")
     for unit, route, seed in CARS:
-        device = folder / f"{unit}.gps"
-        stack.spawn(f"{unit}-receiver", [sim, "drive", "--route", route, "--seed", str(seed), "--start", "now",
-                                         "--laps", "5", "--pty", str(device)])  # fmt: skip
-        stack.spawn(unit, [agent, "run", "--config", str(_agent_config(folder, unit, port))])
-        print(f"{unit}: activecalls-sim drive --route {route} --pty {device.name}  ->  activecalls-agent run")
-    print("and 20 more units from the load generator: activecalls-sim fleet --units 20 --prefix SIM")
-    stack.spawn("fleet", [sim, "fleet", "--port", str(port), "--fleet", FLEET, "--units", "20", "--prefix", "SIM",
-                          "--hz", "0.2", "--duration", "3600"])  # fmt: skip
+        receiver = [sim, "drive", "--route", route, "--seed", str(seed), "--start", "now", "--laps", "5",
+                    "--pty", f"{unit}.gps"]  # fmt: skip
+        car = [agent, "run", "--config", _agent_config(folder, unit, port).name]
+        stack.spawn(f"{unit}-receiver", receiver)
+        stack.spawn(unit, car)
+        print(f"$ {_typed(receiver)} &\n$ {_typed(car)} &")
+    _say(f"{SIM_UNITS} more units from the load generator (MQTT only, no agent)")
+    fleet = [sim, "fleet", "--port", str(port), "--fleet", FLEET, "--units", str(SIM_UNITS), "--prefix", "SIM",
+             "--hz", "0.2", "--duration", "3600"]  # fmt: skip
+    print(f"$ {_typed(fleet)} &")
+    stack.spawn("fleet", fleet)
     _wait(stack, 4)
     _say("the control room marks the shift on duty")
     for unit, _route, _seed in CARS:
-        _show([collector, "unit-status", unit, "available"], workdir=folder)
-    for n in range(1, 21):
-        subprocess.run([collector, "unit-status", f"SIM-{n:04d}", "available"], capture_output=True, check=False)
-    print("(and SIM-0001 .. SIM-0020)")
+        _show(collector_command("unit-status", unit, "available"), workdir=folder)
+    for n in range(1, SIM_UNITS + 1):
+        subprocess.run(collector_command("unit-status", f"SIM-{n:04d}", "available"),
+                       capture_output=True, check=False, cwd=folder)  # fmt: skip
+    print(f"(and the same for SIM-0001 .. SIM-{SIM_UNITS:04d})")
     _wait(stack, 8)
     _say("the fleet as the collector sees it")
-    _show([collector, "units"], workdir=folder)
+    _show(collector_command("units"), workdir=folder)
 
     _say("calls come in from CAD")
     for incident_id, kind, priority, lat, lon in INCIDENTS:
-        _show([collector, "incident", "open", "--id", incident_id, "--type", kind, "--priority", str(priority),
-               "--lat", str(lat), "--lon", str(lon)], workdir=folder)  # fmt: skip
+        _show(collector_command("incident", "open", "--id", incident_id, "--type", kind, "--priority",
+                                str(priority), "--lat", str(lat), "--lon", str(lon)), workdir=folder)  # fmt: skip
     _wait(stack, 2)
     _say("ETAs and the recommended unit for each open call")
-    table = _show([collector, "etas", INCIDENTS[0][0]], workdir=folder)
+    table = _show(collector_command("etas", INCIDENTS[0][0]), workdir=folder)
     nearest = _recommended(table)
     if nearest:
         _say(f"{nearest} is sent elsewhere: the recommendation for {INCIDENTS[0][0]} moves")
-        _show([collector, "unit-status", nearest, "unavailable"], workdir=folder)
+        _show(collector_command("unit-status", nearest, "unavailable"), workdir=folder)
         _wait(stack, 2)
-        _show([collector, "etas", INCIDENTS[0][0]], workdir=folder)
+        _show(collector_command("etas", INCIDENTS[0][0]), workdir=folder)
 
     _say(f"the public feed (delays shortened for the demo: units {PUBLIC_UNIT_DELAY_S} s, calls "
          f"{PUBLIC_CALL_DELAY_S} s; the defaults are 900 s and 600 s; times are whole minutes)")  # fmt: skip
-    print("waiting for the first snapshot that shows them ...", flush=True)
+    on_duty = len(CARS) + SIM_UNITS - (1 if nearest else 0)  # the unavailable unit is never shown
+    public_calls = len(INCIDENTS) - 1  # the domestic abuse call is never shown
+    print(f"waiting for a snapshot that shows the {on_duty} units on duty and the {public_calls} public calls "
+          f"(a unit appears once its position and duty status are {PUBLIC_UNIT_DELAY_S} s old) ...")  # fmt: skip
     started = time.monotonic()
-    while not _public_shows(folder / "public", calls=len(INCIDENTS) - 1):
+    while (shown := _public_counts(folder / "public"))[0] < on_duty or shown[1] < public_calls:
         if time.monotonic() - started > PUBLIC_WAIT_S:
-            raise DemoError(f"the public feed showed nothing within {PUBLIC_WAIT_S} s: see {folder / 'collector.log'}")
+            if shown[0] and shown[1] >= public_calls:
+                print(f"(after {PUBLIC_WAIT_S} s it shows {shown[0]} of the {on_duty}; see collector.log)")
+                break
+            raise DemoError(f"the public feed did not show the units and calls within {PUBLIC_WAIT_S} s: "
+                            f"see {folder / 'collector.log'}")  # fmt: skip
         _wait(stack, 2)
-    _show([collector, "public", "preview"], workdir=folder)
+    _show(collector_command("public", "preview"), workdir=folder)
     calls = folder / "public" / "calls.geojson"
     print(f"\n{calls.name} (served as a file and retained on public/v1/{FLEET}/calls):")
     print(calls.read_text() if calls.exists() else "(not written yet)")
     print(f"the domestic abuse call {INCIDENTS[2][0]} is not in the public feed, nor is any unit id or exact time.")
 
 
-def _public_shows(public_dir: Path, *, calls: int) -> bool:
-    """Whether the published files show some units and ``calls`` calls."""
+def _public_counts(public_dir: Path) -> tuple[int, int]:
+    """How many units and calls the published files show (0, 0 before the first)."""
     try:
         units_doc = json.loads((public_dir / "units.geojson").read_bytes())
         calls_doc = json.loads((public_dir / "calls.geojson").read_bytes())
     except (OSError, ValueError):
-        return False
-    return bool(units_doc.get("features")) and len(calls_doc.get("features", ())) >= calls
+        return 0, 0
+    # A feature is one pseudonymous unit, or a count per cell when [public] units = "counts".
+    units = sum(int(f.get("properties", {}).get("count", 1)) for f in units_doc.get("features", ()))
+    return units, len(calls_doc.get("features", ()))
 
 
 def _recommended(etas_table: str) -> str | None:

@@ -21,6 +21,11 @@ def test_demo_runs_the_whole_system_and_stops_everything(tmp_path: Path) -> None
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     out = result.stdout
     assert "Traceback" not in out + result.stderr
+    commands = re.findall(r"^\$ (.*)$", out, re.MULTILINE)
+    collector_commands = [c for c in commands if c.startswith("activecalls-collector ")]
+    assert len(collector_commands) >= 10 and all("--config collector.toml" in c for c in collector_commands), out
+    assert "--type 'road traffic collision'" in out  # quoted: every command shown can be pasted
+    assert "logs, configs and databases kept in" in out
     recommended = re.findall(r"^Recommended: (\S+)", out, re.MULTILINE)
     assert len(recommended) == 2 and recommended[0] != recommended[1], out  # it moves when the nearest goes
     for car in ("PC-01", "PC-02", "PC-03", "PC-04", "PC-05"):  # every real agent's fixes reached the collector
@@ -29,8 +34,16 @@ def test_demo_runs_the_whole_system_and_stops_everything(tmp_path: Path) -> None
     units = json.loads((workdir / "public" / "units.geojson").read_text())
     categories = sorted(f["properties"].get("category") for f in calls["features"])
     assert len(categories) == 2 and "domestic" not in json.dumps(calls), calls  # the domestic abuse call is suppressed
-    assert units["features"], "cars appear once their statuses have been watched for the delay"
+    assert len(units["features"]) >= 24, "the on-duty units appear once their statuses were watched for the delay"
+    assert re.search(r"^units as of .*: 2[45] shown$", out, re.MULTILINE), out
     text = json.dumps(units) + json.dumps(calls)
     assert "PC-0" not in text and "SIM-" not in text and "INC-" not in text  # no unit or incident ids
+    after = subprocess.run(  # stopped cars first: the collector recorded them going offline
+        [str(Path(sys.executable).with_name("activecalls-collector")), "units", "--config", "collector.toml"],
+        capture_output=True, text=True, cwd=workdir, check=False,
+    )  # fmt: skip
+    assert after.returncode == 0, after.stderr
+    for car in ("PC-01", "PC-05"):
+        assert re.search(rf"^{car}\s+\S+\s+offline", after.stdout, re.MULTILINE), after.stdout
     leftovers = subprocess.run(["pgrep", "-f", str(workdir)], capture_output=True, text=True, check=False)
     assert leftovers.stdout.strip() == "", "the demo stopped every process it started"
