@@ -18,18 +18,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from agent import checkreport
+from agent.checkreport import CheckResult, broker_failure
 from agent.config import AgentConfig, GpsSettings, OutboxSettings
 from agent.decoder import NmeaDecoder
 from agent.fixes import Fix
-from agent.mqtt import AuthError, BrokerUnreachableError, MqttConnection, MqttError, MqttSettings, TlsError
+from agent.mqtt import MqttConnection, MqttError, MqttSettings
 from agent.outbox import Outbox, OutboxError
 from agent.source import OpenFailure, describe_open_error, open_port, read_available
 from agent.tomlconfig import ConfigError
 
 __all__ = ["CheckResult", "GpsSample", "format_report", "gps_results", "run_checks"]
-
-OK: Final = "✓"
-FAIL: Final = "✗"
 
 _OPEN_HINTS: Final = {
     OpenFailure.MISSING: "device missing: is the receiver plugged in? List candidates with "
@@ -45,14 +44,6 @@ _OPEN_HINTS: Final = {
 
 
 @dataclass(frozen=True, slots=True)
-class CheckResult:
-    name: str
-    ok: bool
-    detail: str
-    hint: str = ""
-
-
-@dataclass(frozen=True, slots=True)
 class GpsSample:
     """What a few seconds of reading the receiver gave."""
 
@@ -65,16 +56,8 @@ class GpsSample:
 
 def format_report(config: AgentConfig, results: Sequence[CheckResult]) -> str:
     """The ✓/✗ table a technician reads. Pure."""
-    width = max((len(r.name) for r in results), default=0)
-    lines = [f"Active Calls agent check: unit {config.unit}, fleet {config.fleet}", f"config {config.path}", ""]
-    for r in results:
-        lines.append(f"  {OK if r.ok else FAIL}  {r.name.ljust(width)}  {r.detail}")
-        if r.hint and not r.ok:
-            lines.append(f"     {' ' * width}  hint: {r.hint}")
-    failed = sum(not r.ok for r in results)
-    lines.append("")
-    lines.append("all checks passed" if not failed else f"{failed} problem{'s' if failed > 1 else ''} found")
-    return "\n".join(lines) + "\n"
+    heading = [f"Active Calls agent check: unit {config.unit}, fleet {config.fleet}", f"config {config.path}"]
+    return checkreport.format_report(heading, results)
 
 
 def gps_results(gps: GpsSettings, sample: GpsSample) -> list[CheckResult]:
@@ -162,26 +145,10 @@ async def check_broker(settings: MqttSettings, unit: str) -> CheckResult:
     try:
         connection = MqttConnection(settings, client_id=client_id)
         await connection.connect()
-    except BrokerUnreachableError as exc:
-        return CheckResult(
-            "broker", False, str(exc), "broker unreachable: check [mqtt] host and port, the mobile data link "
-            "(APN, SIM), and that a firewall lets the port through",
-        )  # fmt: skip
-    except TlsError as exc:
-        return CheckResult(
-            "broker", False, str(exc), "TLS failure: [mqtt] ca_file must hold the CA that signed the broker's "
-            "certificate, [mqtt] host must match a name in it, and with mTLS cert_file/key_file must be this "
-            "unit's certificate, signed by a CA the broker trusts; also check the clock (certificate dates)",
-        )  # fmt: skip
-    except AuthError as exc:
-        return CheckResult(
-            "broker", False, str(exc), "auth failure: check [mqtt] username and the password in password_file "
-            "(first line, no quotes), and the broker's ACL for this unit",
-        )  # fmt: skip
-    except ConfigError as exc:
-        return CheckResult("broker", False, str(exc), "the agent's user must be able to read that file")
-    except MqttError as exc:
-        return CheckResult("broker", False, str(exc), "the broker closed the connection: see its log")
+    except (MqttError, ConfigError) as exc:
+        return broker_failure(
+            exc, network="the mobile data link (APN, SIM)", identity="this unit", account="this unit"
+        )
     await connection.disconnect(timeout=1.0)
     return CheckResult("broker", True, f"{settings.url} accepted {client_id} ({what})")
 

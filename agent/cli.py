@@ -17,7 +17,7 @@ from typing import Any, BinaryIO, TypeVar
 
 import click
 
-from agent.clierrors import OneLineErrorGroup
+from agent.clierrors import OneLineErrorGroup, UsageMistake
 from agent.config import DEFAULT_CONFIG_PATH, AgentConfig, ConfigError, load_config
 from agent.decoder import NmeaDecoder
 from agent.receiver.cli import receiver
@@ -61,8 +61,8 @@ def parse(file: str, stats: bool, week_rollover_ref: str | None) -> None:
     decoder = NmeaDecoder(skip_comments=True, week_rollover_reference=reference)
     try:
         stream: BinaryIO = sys.stdin.buffer if file == "-" else open(file, "rb")  # noqa: SIM115
-    except OSError as exc:
-        raise click.ClickException(f"cannot read {file}: {exc.strerror or exc}") from None
+    except OSError as exc:  # missing, a directory, no permission: the user's to fix
+        raise UsageMistake(f"cannot read {file}: {exc.strerror or exc}") from None
     out = sys.stdout
     try:
         with stream:
@@ -113,7 +113,7 @@ def _load(config_path: Path) -> AgentConfig:
     try:
         return load_config(config_path)
     except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise UsageMistake(str(exc)) from None
 
 
 @main.command()

@@ -118,7 +118,7 @@ def check(config_path: Path) -> None:
 
     config = _load(config_path)
     results = _run(run_checks(config))
-    click.echo(format_checks(results), nl=False)
+    click.echo(format_checks(config, results), nl=False)
     if not all(r.ok for r in results):
         sys.exit(1)
 

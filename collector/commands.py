@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+from agent.checkreport import CheckResult, broker_failure, format_report
 from agent.mqtt import MqttConnection, MqttError, MqttSettings
 from agent.tomlconfig import ConfigError
 from agent.wire import (
@@ -262,14 +263,9 @@ async def calibrate_from_store(
 # -- check ---------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class CheckResult:
-    name: str
-    ok: bool
-    detail: str
-
-
 async def _check_database(path: Path) -> CheckResult:
+    as_user = "the service's user must own it (systemd's StateDirectory= does it); run check as that user: " \
+        "sudo -u activecalls activecalls-collector check"  # fmt: skip
     if path.exists():
         try:
             store = await Store.open(path)
@@ -280,36 +276,52 @@ async def _check_database(path: Path) -> CheckResult:
             finally:
                 await store.close()
         except Exception as exc:  # any failure is the answer to the question
-            return CheckResult("database", False, f"{path}: {exc}")
+            return CheckResult(
+                "database", False, f"{path}: {exc}",
+                f"keep the file (it holds the fleet's history) and check its owner and free space; {as_user}",
+            )  # fmt: skip
         return CheckResult("database", True, f"{path}: writable, schema {version}, {fixes} fixes")
     parent = path.parent
     if not parent.is_dir():
-        return CheckResult("database", False, f"{parent}: no such directory (create it, or set [store] path)")
+        hint = f"create it, or set [store] path; {as_user}"
+        return CheckResult("database", False, f"{parent}: no such directory", hint)
     if not os.access(parent, os.W_OK | os.X_OK):
-        return CheckResult("database", False, f"{parent}: not writable by this user (uid {os.getuid()})")
+        return CheckResult("database", False, f"{parent}: not writable by this user (uid {os.getuid()})", as_user)
     return CheckResult("database", True, f"{path}: will be created (directory writable)")
 
 
 async def _check_broker(config: CollectorConfig) -> CheckResult:
     filters = subscriptions(Topics(config.fleet), config.ingest.shared_group)
     try:
-        async with _session(config) as connection:
-            for topic_filter in filters:
-                await connection.subscribe(topic_filter, 1)
-    except CommandError as exc:
-        return CheckResult("broker", False, str(exc))
+        connection = MqttConnection(_cli_settings(config))
+        await connection.connect()
+    except (MqttError, ConfigError) as exc:
+        return broker_failure(
+            exc, network="the network to the broker", identity="the collector", account="the collector's account"
+        )  # fmt: skip
+    try:
+        for topic_filter in filters:
+            await connection.subscribe(topic_filter, 1)
     except MqttError as exc:
-        return CheckResult("broker", False, f"{config.mqtt.url}: {exc}")
+        return CheckResult(
+            "broker", False, f"{config.mqtt.url}: {exc}",
+            f"the broker's ACL must let the collector's account read ac/v1/{config.fleet}/# "
+            "(deploy/mosquitto/services.acl.in: user collector)",
+        )  # fmt: skip
+    finally:
+        await connection.disconnect()
     return CheckResult("broker", True, f"{config.mqtt.url}: logged in, {len(filters)} subscriptions accepted")
 
 
 async def run_checks(config: CollectorConfig) -> list[CheckResult]:
     return [
-        CheckResult("config", True, f"{config.path}: fleet {config.fleet}"),
+        CheckResult("config", True, f"{config.path} read, every key valid"),
         await _check_broker(config),
         await _check_database(config.store.path),
     ]
 
 
-def format_checks(results: Sequence[CheckResult]) -> str:
-    return "".join(f"{'✓' if r.ok else '✗'} {r.name:9} {r.detail}\n" for r in results)
+def format_checks(config: CollectorConfig, results: Sequence[CheckResult]) -> str:
+    """The ✓/✗ table, as ``activecalls-agent check`` prints its own. Pure."""
+    heading = [f"Active Calls collector check: fleet {config.fleet}", f"config {config.path}"]
+    return format_report(heading, results)

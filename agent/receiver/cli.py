@@ -8,16 +8,11 @@ from contextlib import contextmanager
 
 import click
 
+from agent.clierrors import UsageMistake
 from agent.receiver.observe import DETECT_BAUDS
 from agent.receiver.profile import BAUDS, Profile, ProfileError, ReceiverError, list_profiles, load_profile
 
 __all__ = ["receiver"]
-
-
-class UsageProblem(click.ClickException):
-    """A mistake of the person running the command: one line, exit status 2."""
-
-    exit_code = 2
 
 
 @contextmanager
@@ -27,7 +22,7 @@ def _errors() -> Iterator[None]:
     try:
         yield
     except (ProfileError, PortError) as exc:
-        raise UsageProblem(str(exc)) from None
+        raise UsageMistake(str(exc)) from None
     except ReceiverError as exc:
         raise click.ClickException(str(exc)) from None
 

@@ -115,6 +115,7 @@ def test_commands_against_a_running_collector(broker: Broker, tmp_path: Path) ->
 
         check = cli("check", "--config", config)
         assert check.exit_code == 0 and check.stdout.count("✓") == 3, check.stdout
+        assert check.stdout.endswith("\nall checks passed\n")
 
         _one_line_error(cli("calibrate", "--config", config), 1, "nothing to calibrate")
         _one_line_error(cli("incident", "close", "NOPE", "--config", config), 1, "NOPE", "not on the broker")
@@ -135,7 +136,8 @@ def test_check_says_what_is_wrong(tmp_path: Path) -> None:
     path.write_text(path.read_text().replace('path = "collector.sqlite"', 'path = "missing/dir/c.sqlite"'))
     result = cli("check", "--config", str(path))
     assert result.exit_code == 1
-    lines = result.stdout.splitlines()
-    assert lines[0].startswith("✓ config")
-    assert lines[1].startswith("✗ broker") and "connection refused" in lines[1]
-    assert lines[2].startswith("✗ database") and "no such directory" in lines[2]
+    out = result.stdout
+    assert "✓  config" in out
+    assert "✗  broker    " in out and "connection refused" in out and "hint: broker unreachable" in out
+    assert "✗  database  " in out and "no such directory" in out and "hint: create it, or set [store] path" in out
+    assert out.endswith("\n2 problems found\n")

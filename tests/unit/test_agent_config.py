@@ -84,7 +84,7 @@ def test_cli_bad_config_is_one_line_and_non_zero(tmp_path: Path, command: str) -
     path = tmp_path / "agent.toml"
     path.write_text('unit = "a"\nfleet = "f"\n[gps]\nbaud = "9600"\n')
     result = subprocess.run([*agent_command(), command, "--config", str(path)], capture_output=True, timeout=60)
-    assert result.returncode != 0
+    assert result.returncode == 2
     assert result.stdout == b""
     expected = f"activecalls-agent: error: {path}:4: [gps] baud: must be an integer within [50, 4000000], got '9600'\n"
     assert result.stderr.decode() == expected
@@ -95,6 +95,6 @@ def test_cli_config_from_environment(tmp_path: Path) -> None:
 
     env = {**os.environ, "ACTIVECALLS_AGENT_CONFIG": str(tmp_path / "nope.toml")}
     result = subprocess.run([*agent_command(), "run"], capture_output=True, timeout=60, env=env)
-    assert result.returncode == 1
+    assert result.returncode == 2  # the user's mistake, as for the collector
     missing = tmp_path / "nope.toml"
     assert result.stderr.decode() == f"activecalls-agent: error: {missing}: no such file (give another with --config)\n"

@@ -8,8 +8,11 @@ from pathlib import Path
 import serial
 
 from agent.check import CheckResult, GpsSample, format_report, gps_results
+from agent.checkreport import broker_failure
 from agent.config import AgentConfig, GpsSettings
+from agent.mqtt import AuthError, BrokerUnreachableError, ConnectionLostError, TlsError
 from agent.source import OpenFailure, describe_open_error
+from agent.tomlconfig import ConfigError
 from tests.agentkit import drive
 
 CONFIG = AgentConfig("PC-101", "derbyshire", path=Path("/etc/activecalls/agent.toml"))
@@ -62,3 +65,24 @@ def test_open_errors_are_classified_as_a_technician_fixes_them() -> None:
     refused = serial.SerialException("Could not open port socket://10.0.0.1:4001: [Errno 111] Connection refused")
     assert describe_open_error(refused)[0] is OpenFailure.UNREACHABLE
     assert describe_open_error(ValueError("invalid URL, protocol 'foo' not known"))[0] is OpenFailure.BAD_URL
+
+
+def test_every_broker_failure_has_its_own_hint() -> None:
+    roles = {"network": "the NETWORK", "identity": "WHO", "account": "ACCOUNT"}
+    hints = {
+        kind: broker_failure(exc, **roles).hint
+        for kind, exc in {
+            "unreachable": BrokerUnreachableError("mqtts://hq:8883: connection refused"),
+            "tls": TlsError("mqtts://hq:8883: server certificate not trusted"),
+            "auth": AuthError("mqtts://hq:8883: not authorized"),
+            "file": ConfigError("/etc/activecalls/pw: permission denied"),
+            "other": ConnectionLostError("closed"),
+        }.items()
+    }
+    assert "the NETWORK" in hints["unreachable"] and "[mqtt] host and port" in hints["unreachable"]
+    assert "WHO's certificate" in hints["tls"] and "clock" in hints["tls"]
+    assert "ACL for ACCOUNT" in hints["auth"]
+    assert "read that file" in hints["file"] and "its log" in hints["other"]
+    assert len(set(hints.values())) == len(hints)
+    failed = broker_failure(AuthError("mqtts://hq:8883: not authorized"), **roles)
+    assert failed.name == "broker" and not failed.ok and failed.detail == "mqtts://hq:8883: not authorized"

@@ -59,17 +59,20 @@ def test_week_rollover_option() -> None:
     assert bad.returncode != 0 and b"YYYY-MM-DD" in bad.stderr and b"Traceback" not in bad.stderr
 
 
-@pytest.mark.parametrize("path", ["/nonexistent/file.log", "/root/../proc/self/mem"])
-def test_unreadable_file_is_a_clear_error(path: str) -> None:
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [("/nonexistent/file.log", 2), ("/root/../proc/self/mem", 1)],  # the user's mistake; a failing read
+)
+def test_unreadable_file_is_a_clear_error(path: str, status: int) -> None:
     result = run("parse", path)
-    assert result.returncode != 0
+    assert result.returncode == status
     assert result.stderr.startswith(b"activecalls-agent: error: cannot read")
     assert b"Traceback" not in result.stderr
 
 
 def test_directory_is_a_clear_error(tmp_path: Path) -> None:
     result = run("parse", str(tmp_path))
-    assert result.returncode != 0 and b"is a directory" in result.stderr and b"Traceback" not in result.stderr
+    assert result.returncode == 2 and b"is a directory" in result.stderr and b"Traceback" not in result.stderr
 
 
 def test_closed_pipe_is_not_an_error() -> None:
