@@ -54,7 +54,7 @@ from agent.wire import (
     encode_state,
     encode_status,
 )
-from tests.conftest import start_broker
+from simulators.broker import start_broker
 
 BENCH = Path(__file__).resolve().parent
 FLEET = "bench"

@@ -38,8 +38,8 @@ from agent.mqtt import MqttConnection, MqttSettings
 from agent.outbox import Outbox
 from agent.publisher import Publisher
 from agent.wire import Topics, WireFix, decode_fix, encode_fix
+from simulators.broker import Broker, start_broker
 from tests.agentkit import agent_command, drive, epochs, write_config
-from tests.conftest import Broker, start_broker
 
 UNIT, FLEET = "PC-101", "bench"
 
