@@ -274,7 +274,7 @@ class MqttConnection:
         self.closed: asyncio.Future[MqttError] = self._loop.create_future()
         self._misc_task: asyncio.Task[None] | None = None
         self._last_error = ""  # paho's last logged error: tells a TLS alert from a plain close
-        self._received = 0  # messages paho has handed us: tells _readable whether a read made progress
+        self._handled = 0  # messages and acknowledgements paho has handed us: did a read make progress?
 
     @property
     def connected(self) -> bool:
@@ -457,6 +457,7 @@ class MqttConnection:
         self._teardown(ConnectionLostError(f"{self.settings.url}: connection lost: {reason}"))
 
     def _on_publish(self, _c: paho.Client, _u: Any, mid: int, code: ReasonCode, _props: Any) -> None:
+        self._handled += 1
         future = self._pending.pop(mid, None)
         if future is None or future.done():
             return
@@ -471,7 +472,7 @@ class MqttConnection:
             future.set_result(list(codes))
 
     def _on_paho_message(self, _c: paho.Client, _u: Any, message: paho.MQTTMessage) -> None:
-        self._received += 1
+        self._handled += 1
         if self._on_delivery is not None:
             self._on_delivery(
                 Delivery(message.topic, bytes(message.payload), message.mid, message.qos, bool(message.retain))
@@ -495,20 +496,20 @@ class MqttConnection:
     def _readable(self) -> None:
         # paho reads one packet per loop_read(); under a burst (a backlog after a
         # reconnection) reading on while messages keep coming saves an event-loop
-        # round per packet. Whether a read delivered a message is the sign to go on:
-        # asking the socket (a MSG_PEEK recv per packet) cost 8% of the collector's
-        # ingest. A read that delivered nothing (no bytes, a partial packet, an ack)
-        # ends the round: the loop wakes us again while the kernel holds bytes.
+        # round per packet. Whether a read handed us a message or an acknowledgement
+        # is the sign to go on: asking the socket (a MSG_PEEK recv per packet) cost 8%
+        # of the collector's ingest. A read that handed us nothing (no bytes, a
+        # partial packet, a ping response) ends the round: the loop wakes us again while the kernel holds bytes.
         # Bytes TLS has already decrypted would not wake it, hence tls_pending.
         # Bounded, so that other tasks still get their turn.
         for _ in range(_READS_PER_WAKEUP):
             client = self._client
             if client is None:
                 return
-            received = self._received
+            handled = self._handled
             if client.loop_read() != MQTTErrorCode.MQTT_ERR_SUCCESS:
                 return
-            if self._received == received and not _tls_pending(client):
+            if self._handled == handled and not _tls_pending(client):
                 return
         if self._client is not None and _tls_pending(self._client):
             self._loop.call_soon(self._readable)
