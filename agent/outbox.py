@@ -31,6 +31,7 @@ from typing import Final
 
 import aiosqlite
 
+from agent.dbtx import rollback_if_open
 from agent.fixes import Fix, InvalidFixError, format_time
 
 __all__ = [
@@ -191,7 +192,7 @@ class Outbox:
                 await db.execute(f"PRAGMA user_version = {target + 1}")
                 await db.execute("COMMIT")
             except BaseException:
-                await db.execute("ROLLBACK")
+                await rollback_if_open(db)
                 raise
 
     async def put(self, fixes: Sequence[Fix]) -> list[tuple[int, Fix]]:
@@ -199,6 +200,16 @@ class Outbox:
         Returns (seq, fix) pairs; once this returns, they survive a crash."""
         if not fixes:
             return []
+        return await asyncio.shield(self._put_locked(fixes))
+
+    # Writes are shielded from cancellation. A task cancelled (at shutdown) while
+    # its COMMIT runs in aiosqlite's thread would otherwise see the CancelledError
+    # after the commit took place: the ROLLBACK that follows fails, the counters
+    # miss the committed rows, and every later put collides with their seqs.
+    # Shielded, the transaction and the counters finish together; the caller is
+    # still cancelled, and what it wrote is in the outbox.
+
+    async def _put_locked(self, fixes: Sequence[Fix]) -> list[tuple[int, Fix]]:
         async with self._lock:
             return await self._put(fixes)
 
@@ -213,7 +224,7 @@ class Outbox:
             await db.execute("UPDATE meta SET value = ? WHERE key = 'last_seq'", (last,))
             await db.execute("COMMIT")
         except BaseException:
-            await db.execute("ROLLBACK")
+            await rollback_if_open(db)
             raise
         self.last_seq = last
         self.count += len(rows)
@@ -234,7 +245,7 @@ class Outbox:
             await db.execute("UPDATE meta SET value = value + ? WHERE key = 'dropped'", (removed,))
             await db.execute("COMMIT")
         except BaseException:
-            await db.execute("ROLLBACK")
+            await rollback_if_open(db)
             raise
         self.count -= removed
         self.dropped += removed
@@ -243,6 +254,9 @@ class Outbox:
         """Forget fixes the broker acknowledged (one transaction)."""
         if not seqs:
             return
+        await asyncio.shield(self._ack_locked(seqs))
+
+    async def _ack_locked(self, seqs: Collection[int]) -> None:
         async with self._lock:
             db = self._db
             await db.execute("BEGIN IMMEDIATE")
@@ -251,7 +265,7 @@ class Outbox:
                 removed = cursor.rowcount
                 await db.execute("COMMIT")
             except BaseException:
-                await db.execute("ROLLBACK")
+                await rollback_if_open(db)
                 raise
             self.count -= max(0, removed)
 
@@ -298,3 +312,4 @@ class Outbox:
     async def close(self) -> None:
         async with self._lock:
             await self._db.close()
+

@@ -30,6 +30,7 @@ from typing import Any, Final
 
 import aiosqlite
 
+from agent.dbtx import rollback_if_open
 from agent.fixes import Fix
 from agent.wire import DutyStatus, Incident, IncidentStatus, UnitState, WireFix, decode_incident, encode_incident
 from collector.export import StoredFix
@@ -335,7 +336,7 @@ class Store:
             await self._db.executemany("INSERT INTO incident_log (id, received_ms, payload) VALUES (?, ?, ?)", log)
             await self._db.execute("COMMIT")
         except BaseException:
-            await self._db.execute("ROLLBACK")
+            await rollback_if_open(self._db)
             raise
 
     async def prune(self, older_than: float, *, batch_rows: int = 5000) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import os
 import random
 import signal
@@ -147,5 +148,39 @@ def test_concurrent_puts_acks_and_reads_do_not_collide(tmp_path: Path) -> None:
             assert [s for s, _f in await outbox.after(0, 1000)] == list(range(101, 401))
         finally:
             await outbox.close()
+
+    asyncio.run(go())
+
+
+def test_a_write_cancelled_at_any_moment_keeps_outbox_and_counters_together(tmp_path: Path) -> None:
+    """Shutdown cancels the writer wherever it is, even while its COMMIT runs in
+    aiosqlite's thread: what it wrote must stay consistent with the seq counter,
+    so the next put (the shutdown's own) neither fails nor reuses a seq."""
+    rng = random.Random(11)
+    when = Fix(dt.datetime(2026, 11, 28, 9, 0, tzinfo=dt.UTC), 53.2, -1.4)
+
+    async def go() -> None:
+        outbox = await Outbox.open(tmp_path / "outbox.sqlite")
+        try:
+            for round_ in range(150):
+                batch = [when] * rng.randint(1, 50)
+                task = asyncio.create_task(outbox.put(batch))
+                await asyncio.sleep(rng.uniform(0, 0.004))
+                task.cancel()
+                if rng.random() < 0.5:
+                    ack = asyncio.create_task(outbox.ack(range(1, outbox.last_seq + 1)))
+                    await asyncio.sleep(rng.uniform(0, 0.002))
+                    ack.cancel()
+                entries = await outbox.put([when])  # the shutdown's put: must not fail
+                stats = await outbox.stats()
+                assert entries[0][0] == outbox.last_seq, round_
+                assert stats.backlog == outbox.count, round_
+        finally:
+            await outbox.close()
+        reopened = await Outbox.open(tmp_path / "outbox.sqlite")
+        try:
+            assert reopened.last_seq == outbox.last_seq and reopened.count == outbox.count
+        finally:
+            await reopened.close()
 
     asyncio.run(go())
