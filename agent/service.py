@@ -41,6 +41,7 @@ log = logging.getLogger("agent")
 
 TICK_S: Final = 1.0
 SHUTDOWN_BUDGET_S: Final = 3.0  # systemd allows more; the issue promises < 5 s
+WRITER_GRACE_S: Final = 0.5  # for the writer's last batch, before the publisher's share of the budget
 
 
 @dataclass
@@ -117,6 +118,7 @@ class AgentService:
         self.last_fix: Fix | None = None
         self._pending: list[Fix] = []  # decided, not yet committed
         self._pending_event = asyncio.Event()
+        self._writer_stopping = False
         self._started = time.monotonic()
         self._status = ""
         self._source_state: SourceState | None = None
@@ -170,7 +172,7 @@ class AgentService:
         """Commit decided fixes in batches (one transaction per wakeup), then publish."""
         assert self.outbox is not None and self.publisher is not None
         backoff = Backoff(0.2, 10.0)
-        while True:
+        while not self._writer_stopping:
             await self._pending_event.wait()
             self._pending_event.clear()
             await self._commit_pending(backoff)
@@ -310,10 +312,14 @@ class AgentService:
             await asyncio.to_thread(self.source.stop, 0.5)
         for fix in self.decoder.finish():
             self._take(fix, time.monotonic())
+        # The writer finishes the batch it holds (stored *and* handed to the
+        # publisher, which then sends it before the disconnect); cancelled only if
+        # that takes too long (a failing disk, retrying).
         writer = tasks[1]
-        writer.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await writer
+        self._writer_stopping = True
+        self._pending_event.set()
+        with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+            await asyncio.wait_for(writer, WRITER_GRACE_S)
         if self.outbox is not None and self.publisher is not None:
             await self._commit_pending()
             await self.publisher.shutdown(timeout=SHUTDOWN_BUDGET_S - 1.0)
