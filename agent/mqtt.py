@@ -499,9 +499,9 @@ class MqttConnection:
         # round per packet. Whether a read handed us a message or an acknowledgement
         # is the sign to go on: asking the socket (a MSG_PEEK recv per packet) cost 8%
         # of the collector's ingest. A read that handed us nothing (no bytes, a
-        # partial packet, a ping response) ends the round: the loop wakes us again while the kernel holds bytes.
-        # Bytes TLS has already decrypted would not wake it, hence tls_pending.
-        # Bounded, so that other tasks still get their turn.
+        # partial packet, a ping response) ends the round: the loop wakes us again
+        # while the kernel holds bytes. Bytes TLS has already decrypted would not
+        # wake it, hence _tls_pending. Bounded, so that other tasks get their turn.
         for _ in range(_READS_PER_WAKEUP):
             client = self._client
             if client is None:

@@ -312,4 +312,3 @@ class Outbox:
     async def close(self) -> None:
         async with self._lock:
             await self._db.close()
-

@@ -490,11 +490,8 @@ class EtaReport:
             raise MalformedPayloadError(f"computed must be a UTC time, got {self.computed!r}")
         if self.recommended is not None and all(row.unit != self.recommended for row in self.units):
             raise MalformedPayloadError(f"recommended unit {self.recommended!r} is not among the units")
-        if self.candidates is not None and (
-            isinstance(self.candidates, bool)
-            or not isinstance(self.candidates, int)
-            or self.candidates < len(self.units)
-        ):
+        # type() rather than isinstance(), as for seq: a bool is not a count.
+        if self.candidates is not None and (type(self.candidates) is not int or self.candidates < len(self.units)):
             raise MalformedPayloadError(
                 f"candidates must be a whole number of at least {len(self.units)} (the units listed), "
                 f"got {self.candidates!r}"

@@ -264,8 +264,10 @@ async def calibrate_from_store(
 
 
 async def _check_database(path: Path) -> CheckResult:
-    as_user = "the service's user must own it (systemd's StateDirectory= does it); run check as that user: " \
-        "sudo -u activecalls activecalls-collector check"  # fmt: skip
+    as_user = (
+        "the service's user must own it (systemd's StateDirectory= does it); run check as that user: "
+        "sudo -u activecalls activecalls-collector check"
+    )
     if path.exists():
         try:
             store = await Store.open(path)
