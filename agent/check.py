@@ -18,15 +18,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from agent import checkreport
-from agent.checkreport import CheckResult, broker_failure
 from agent.config import AgentConfig, GpsSettings, OutboxSettings
 from agent.decoder import NmeaDecoder
-from agent.fixes import Fix
-from agent.mqtt import MqttConnection, MqttError, MqttSettings
 from agent.outbox import Outbox, OutboxError
 from agent.source import OpenFailure, describe_open_error, open_port, read_available
-from agent.tomlconfig import ConfigError
+from common import checkreport
+from common.checkreport import CheckResult, broker_failure
+from common.fix import Fix
+from common.mqtt import MqttConnection, MqttError, MqttSettings
+from common.tomlconfig import ConfigError
 
 __all__ = ["CheckResult", "GpsSample", "format_report", "gps_results", "run_checks"]
 

@@ -11,19 +11,18 @@ import datetime as dt
 import json
 import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, BinaryIO, TypeVar
+from typing import BinaryIO
 
 import click
 
-from agent.clierrors import OneLineErrorGroup, UsageMistake
 from agent.config import DEFAULT_CONFIG_PATH, AgentConfig, ConfigError, load_config
 from agent.decoder import NmeaDecoder
 from agent.receiver.cli import receiver
+from common.clierrors import OneLineErrorGroup, UsageMistake
+from common.cliopts import config_option_for, log_level_option
 
 CHUNK_SIZE = 65536
-F = TypeVar("F", bound=Callable[..., Any])
 
 
 @click.group(cls=OneLineErrorGroup, name="activecalls-agent", context_settings={"help_option_names": ["-h", "--help"]})
@@ -81,29 +80,6 @@ def parse(file: str, stats: bool, week_rollover_ref: str | None) -> None:
     if stats:
         counters = " ".join(f"{k}={v}" for k, v in decoder.stats.as_dict().items())
         click.echo(counters, err=True)
-
-
-log_level_option = click.option(
-    "--log-level",
-    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
-    default="INFO",
-    show_default=True,
-    envvar="ACTIVECALLS_LOG_LEVEL",
-)
-
-
-def config_option_for(default: Path, envvar: str, service: str) -> Callable[[F], F]:
-    """``--config FILE`` of one service (also read from ``envvar``)."""
-    return click.option(
-        "--config",
-        "config_path",
-        type=click.Path(dir_okay=False, path_type=Path),
-        default=default,
-        show_default=True,
-        envvar=envvar,
-        show_envvar=True,
-        help=f"The {service}'s TOML configuration (deploy/{service}.example.toml documents every key).",
-    )
 
 
 config_option = config_option_for(DEFAULT_CONFIG_PATH, "ACTIVECALLS_AGENT_CONFIG", "agent")
@@ -203,7 +179,7 @@ def stats(config_path: Path, path: Path | None, as_json: bool) -> None:
 @click.option("--limit", type=click.IntRange(1), default=None, help="At most this many fixes (oldest first).")
 def export(config_path: Path, path: Path | None, limit: int | None) -> None:
     """Print the backlog as JSON lines, oldest first, as the wire's fix objects."""
-    from agent.wire import WireFix
+    from common.wire import WireFix
 
     outbox_path, unit = _outbox_path(config_path, path)
 

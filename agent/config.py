@@ -1,24 +1,24 @@
 """The agent's configuration: ``/etc/activecalls/agent.toml`` -> :class:`AgentConfig`.
 
 Only the schema lives here; reading TOML with precise errors is
-:mod:`agent.tomlconfig`, the ``[mqtt]`` table is :func:`agent.mqtt.mqtt_settings`.
+:mod:`common.tomlconfig`, the ``[mqtt]`` table is :func:`common.mqtt.mqtt_settings`.
 ``deploy/agent.example.toml`` documents every key; ``docs/agent.md`` too.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
-from agent.mqtt import MqttSettings, mqtt_settings
 from agent.outbox import DEFAULT_MAX_FIXES
 from agent.policy import ReportSettings
-from agent.tomlconfig import ConfigError, Table, load_toml
-from agent.wire import MAX_TRACK_FIXES, WireError, validate_id
+from common.mqtt import MqttSettings, mqtt_settings
+from common.paths import state_file
+from common.tomlconfig import ConfigError, Table, load_toml
+from common.wire import MAX_TRACK_FIXES, WireError, validate_id
 
 __all__ = [
     "DEFAULT_CONFIG_PATH",
@@ -37,13 +37,6 @@ DEFAULT_CONFIG_PATH: Final = Path("/etc/activecalls/agent.toml")
 # older than its own release, so dates before this day are moved forward by
 # 1024-week eras until they are not.
 DEFAULT_WEEK_ROLLOVER_REFERENCE: Final = dt.date(2025, 1, 1)
-
-
-def state_file(name: str, fallback_dir: str, environ: Mapping[str, str] | None = None) -> Path:
-    """``$STATE_DIRECTORY/<name>`` under systemd's ``StateDirectory=``, else ``<fallback_dir>/<name>``."""
-    env = os.environ if environ is None else environ
-    state = env.get("STATE_DIRECTORY", "").split(":")[0]
-    return Path(state or fallback_dir) / name
 
 
 def default_outbox_path(environ: Mapping[str, str] | None = None) -> Path:

@@ -13,8 +13,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from agent import nmea
-from agent.fixes import AssemblerStats, Fix, FixAssembler
+from agent.fixes import AssemblerStats, FixAssembler
 from agent.framer import MAX_SENTENCE_LENGTH, FramerStats, LineFramer
+from common.fix import Fix
 
 __all__ = ["DecodeStats", "NmeaDecoder", "decode_chunks"]
 

@@ -12,8 +12,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
 
-from agent.fixes import Fix
 from agent.nmea import KNOT_MS, format_date, format_latitude, format_longitude, format_sentence, format_time
+from common.fix import Fix
 
 __all__ = ["SENTENCE_TYPES", "Precision", "format_fix", "format_no_fix", "time_of_day_ms"]
 

@@ -26,6 +26,8 @@ from typing import Final, NamedTuple
 
 import pynmea2
 
+from common.errors import ActiveCallsError
+
 __all__ = [
     "GGA",
     "GLL",
@@ -55,7 +57,7 @@ __all__ = [
 KNOT_MS: Final = 1852.0 / 3600.0
 
 
-class NmeaError(Exception):
+class NmeaError(ActiveCallsError):
     """Base of every error the NMEA layer raises; any other exception is a bug."""
 
 

@@ -31,8 +31,9 @@ from typing import Final
 
 import aiosqlite
 
-from agent.dbtx import rollback_if_open
-from agent.fixes import Fix, InvalidFixError, format_time
+from common.dbtx import rollback_if_open
+from common.errors import ActiveCallsError
+from common.fix import Fix, InvalidFixError, format_time
 
 __all__ = [
     "DEFAULT_MAX_FIXES",
@@ -60,7 +61,7 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 
 
-class OutboxError(Exception):
+class OutboxError(ActiveCallsError):
     """The outbox cannot be opened or used."""
 
 

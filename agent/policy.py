@@ -27,7 +27,7 @@ import math
 from dataclasses import dataclass
 from typing import Final
 
-from agent.fixes import Fix
+from common.fix import Fix
 
 __all__ = ["Decision", "Reason", "ReportPolicy", "ReportSettings", "distance_m", "heading_change_deg"]
 

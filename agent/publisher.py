@@ -1,6 +1,6 @@
 """The publisher: outbox -> broker, live fix first, backlog second.
 
-One broker session at a time (:class:`agent.mqtt.MqttConnection`), reconnected
+One broker session at a time (:class:`common.mqtt.MqttConnection`), reconnected
 with jittered backoff. In each session:
 
 1. ``online`` goes to ``state`` (retained); the broker holds ``offline`` as our
@@ -27,9 +27,10 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Final
 
-from agent.backoff import Backoff
-from agent.fixes import Fix
-from agent.mqtt import (
+from agent.outbox import Outbox
+from common.backoff import Backoff
+from common.fix import Fix
+from common.mqtt import (
     ConnectionLostError,
     MqttConnection,
     MqttError,
@@ -38,8 +39,7 @@ from agent.mqtt import (
     Will,
     connect_with_retry,
 )
-from agent.outbox import Outbox
-from agent.wire import MAX_TRACK_FIXES, Topics, UnitState, WireFix, encode_fix, encode_state, encode_track
+from common.wire import MAX_TRACK_FIXES, Topics, UnitState, WireFix, encode_fix, encode_state, encode_track
 
 __all__ = ["Publisher"]
 

@@ -24,16 +24,16 @@ from dataclasses import dataclass
 from importlib import metadata
 from typing import Any, Final
 
-from agent.backoff import Backoff
 from agent.config import AgentConfig
 from agent.decoder import NmeaDecoder
-from agent.fixes import Fix, format_time
 from agent.outbox import Outbox, OutboxError
 from agent.policy import Reason, ReportPolicy
 from agent.publisher import Publisher
-from agent.sdnotify import Notifier, watchdog_interval
 from agent.source import GpsHealth, SerialSource, SourceState
-from agent.wire import Topics, encode_diag
+from common.backoff import Backoff
+from common.fix import Fix, format_time
+from common.sdnotify import Notifier, watchdog_interval
+from common.wire import Topics, encode_diag
 
 __all__ = ["AgentService", "Counters", "build_diag", "run"]
 

@@ -24,7 +24,7 @@ from typing import Any, Final
 
 import serial
 
-from agent.backoff import Backoff
+from common.backoff import Backoff
 
 __all__ = ["GpsHealth", "OpenFailure", "SerialSource", "SourceState", "describe_open_error", "open_port"]
 

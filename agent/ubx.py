@@ -22,6 +22,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final, NamedTuple
 
+from common.errors import ActiveCallsError
+
 __all__ = [
     "ACK_ACK",
     "ACK_NAK",
@@ -109,7 +111,7 @@ _SIZES: Final = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8}
 _FORMATS: Final = {1: "<B", 2: "<B", 3: "<H", 4: "<I", 5: "<Q"}
 
 
-class UbxError(ValueError):
+class UbxError(ActiveCallsError, ValueError):
     """A UBX payload that does not follow its message's layout."""
 
 

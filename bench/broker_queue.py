@@ -25,7 +25,7 @@ from pathlib import Path
 # The harness lives with the integration tests; this script runs from a checkout.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from agent.wire import TopicKind, Topics, encode_track
+from common.wire import TopicKind, Topics, encode_track
 from tests.integration.secure_broker import make_lab_pki, position, positions, start_secure_broker
 
 FLEET = "bench"

@@ -39,8 +39,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from agent.fixes import Fix
-from agent.wire import (
+from common.fix import Fix
+from common.wire import (
     DutyStatus,
     Incident,
     IncidentStatus,

@@ -34,8 +34,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pyproj import Geod
 
-from agent.fixes import Fix
-from agent.wire import (
+from collector.eta import EtaEngine, EtaPolicy, TravelModel
+from collector.fleet import FleetState, StalenessPolicy
+from common.fix import Fix
+from common.wire import (
     DutyStatus,
     EtaConfidence,
     EtaMethod,
@@ -46,8 +48,6 @@ from agent.wire import (
     UnitState,
     WireFix,
 )
-from collector.eta import EtaEngine, EtaPolicy, TravelModel
-from collector.fleet import FleetState, StalenessPolicy
 
 NOW = 1_800_000_000.0
 BUSY = {DutyStatus.DISPATCHED, DutyStatus.ENROUTE, DutyStatus.ONSCENE, DutyStatus.UNAVAILABLE}

@@ -6,7 +6,7 @@ Nagle the second waits in the kernel until the first is acknowledged, and the
 peer delays that ACK. This measures the delay from ``publish()`` of the second
 message of each pair to its arrival at a subscriber, through a real local
 Mosquitto, with the socket option off (paho's default) and on (what
-``agent.mqtt`` does), in the same run, for QoS 1 (what the agent uses) and
+``common.mqtt`` does), in the same run, for QoS 1 (what the agent uses) and
 QoS 0. On loopback with QoS 1 the broker's PUBACK carries the TCP ACK at
 once, so Nagle rarely bites; with QoS 0 (nothing comes back) the second
 packet of a pair waits for the peer's delayed ACK, about 40 ms. Over a
@@ -96,7 +96,7 @@ def main() -> int:
         finally:
             broker.stop()
     for (qos, flag), values in results.items():
-        label = "TCP_NODELAY on (agent.mqtt)" if flag else "Nagle on (paho default)  "
+        label = "TCP_NODELAY on (common.mqtt)" if flag else "Nagle on (paho default)  "
         print(
             f"QoS {qos} {label}: second of a pair published->delivered median {statistics.median(values):6.2f} ms,"
             f" p99 {_p(values, 0.99):6.2f} ms, max {max(values):6.2f} ms  ({len(values)} pairs)"

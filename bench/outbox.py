@@ -34,10 +34,10 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from agent.mqtt import MqttConnection, MqttSettings
 from agent.outbox import Outbox
 from agent.publisher import Publisher
-from agent.wire import Topics, WireFix, decode_fix, encode_fix
+from common.mqtt import MqttConnection, MqttSettings
+from common.wire import Topics, WireFix, decode_fix, encode_fix
 from simulators.broker import Broker, start_broker
 from tests.agentkit import agent_command, drive, epochs, write_config
 

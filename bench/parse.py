@@ -19,8 +19,8 @@ import time
 import pynmea2
 
 from agent.decoder import NmeaDecoder
-from agent.fixes import Fix
 from agent.formatter import format_fix
+from common.fix import Fix
 
 
 def synthetic_trace(epochs: int) -> bytes:

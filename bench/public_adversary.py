@@ -38,8 +38,6 @@ from pathlib import Path
 # would shadow the collector package: the repository goes in front of it.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from agent.fixes import Fix
-from agent.wire import DutyStatus, Incident, IncidentStatus
 from collector.public import (
     Grid,
     PublicPolicy,
@@ -51,6 +49,8 @@ from collector.public import (
     unit_pseudonym,
     utm_epsg,
 )
+from common.fix import Fix
+from common.wire import DutyStatus, Incident, IncidentStatus
 
 SECRET = b"adversary-bench-secret-0123456789abcdef"
 CENTRE = (53.235, -1.421)  # Chesterfield, Derbyshire

@@ -24,14 +24,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from agent.fixes import Fix
-from agent.wire import DutyStatus, Topics, WireFix
 from collector.fleet import FleetState
 from collector.incidents import IncidentBook
 from collector.public import PublicPolicy, serialize
 from collector.public.settings import PublicSettings
 from collector.public.shell import PublicPublisher, live_source
 from collector.store import Store, WriteBatch
+from common.fix import Fix
+from common.wire import DutyStatus, Topics, WireFix
 
 T0 = dt.datetime(2026, 11, 28, 8, 0, tzinfo=dt.UTC)
 SECRET = b"5f4dcc3b5aa765d61d8327deb882cf99"

@@ -22,8 +22,9 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from agent.fixes import parse_time
 from collector.eta import SpeedProfile, TravelModel, geodesic_m
+from common.errors import ActiveCallsError
+from common.fix import parse_time
 
 __all__ = [
     "Calibration",
@@ -40,7 +41,7 @@ __all__ = [
 FloatArray = npt.NDArray[np.float64]
 
 
-class TrackError(ValueError):
+class TrackError(ActiveCallsError, ValueError):
     """A drive file that cannot be read as a track."""
 
 

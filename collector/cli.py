@@ -23,13 +23,13 @@ from typing import Any, TypeVar
 
 import click
 
-from agent.cli import config_option_for, log_level_option
-from agent.clierrors import OneLineErrorGroup, UsageMistake
-from agent.wire import DutyStatus, Incident, IncidentStatus, WireError, encode_eta, validate_id
 from collector.config import DEFAULT_CONFIG_PATH, CollectorConfig, ConfigError, load_config
 from collector.export import ExportFormat
 from collector.public.cli import public
 from collector.public.settings import read_secret
+from common.clierrors import OneLineErrorGroup, UsageMistake
+from common.cliopts import config_option_for, log_level_option
+from common.wire import DutyStatus, Incident, IncidentStatus, WireError, encode_eta, validate_id
 
 PROG = "activecalls-collector"
 T = TypeVar("T")
@@ -259,10 +259,7 @@ def etas(config_path: Path, incident_ids: Sequence[str], as_json: bool) -> None:
     for incident_id in incident_ids:
         _id("incident", incident_id)
     state = _run(load_state(config))
-    try:
-        found = reports(config, state, incident_ids)
-    except Exception as exc:
-        raise click.ClickException(str(exc)) from None
+    found = reports(config, state, incident_ids)  # a RouterError is one line (OneLineErrorGroup)
     if as_json:
         for report in found:
             click.echo(encode_eta(report).decode())

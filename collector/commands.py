@@ -13,25 +13,13 @@ import asyncio
 import contextlib
 import dataclasses
 import os
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from agent.checkreport import CheckResult, broker_failure, format_report
-from agent.mqtt import MqttConnection, MqttError, MqttSettings
-from agent.tomlconfig import ConfigError
-from agent.wire import (
-    DutyStatus,
-    EtaReport,
-    Incident,
-    Topics,
-    WireError,
-    decode_incident,
-    encode_incident,
-    encode_status,
-)
 from collector.calibrate import Calibration, DriveSamples, Track, calibrate, cut_at_arrival, drive_samples, evaluate
 from collector.config import CollectorConfig
 from collector.eta import EtaEngine, TravelModel
@@ -41,6 +29,20 @@ from collector.incidents import IncidentBook
 from collector.router import OsrmRouter, route_all
 from collector.service import subscriptions
 from collector.store import Store, StoreError
+from common.checkreport import CheckResult, broker_failure, format_report
+from common.errors import ActiveCallsError
+from common.mqtt import MqttConnection, MqttError, MqttSettings
+from common.tomlconfig import ConfigError
+from common.wire import (
+    DutyStatus,
+    EtaReport,
+    Incident,
+    Topics,
+    WireError,
+    decode_incident,
+    encode_incident,
+    encode_status,
+)
 
 __all__ = [
     "CommandError",
@@ -57,7 +59,7 @@ __all__ = [
 ]
 
 
-class CommandError(Exception):
+class CommandError(ActiveCallsError):
     """A command could not do its work (broker down, no database, nothing found); one line."""
 
 
@@ -131,7 +133,7 @@ async def _open_store(config: CollectorConfig) -> Store:
         return await Store.open(path, synchronous=config.store.synchronous)
     except (StoreError, OSError, ValueError) as exc:
         raise CommandError(f"{path}: {exc}") from None
-    except Exception as exc:  # sqlite3.DatabaseError: not a database
+    except sqlite3.Error as exc:  # sqlite3.DatabaseError: not a database
         raise CommandError(f"{path}: cannot open: {exc}") from None
 
 

@@ -1,8 +1,8 @@
 """The collector's configuration: ``/etc/activecalls/collector.toml`` -> :class:`CollectorConfig`.
 
 Only the schema lives here: reading TOML with one-line errors naming the file,
-line and key is :mod:`agent.tomlconfig`, the ``[mqtt]`` table is
-:func:`agent.mqtt.mqtt_settings` (the same keys and errors as the agent's).
+line and key is :mod:`common.tomlconfig`, the ``[mqtt]`` table is
+:func:`common.mqtt.mqtt_settings` (the same keys and errors as the agent's).
 ``deploy/collector.example.toml`` documents every key.
 
 The ``[public]`` table is the public feed's (:mod:`collector.public.settings`:
@@ -17,13 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
-from agent.config import state_file
-from agent.mqtt import MqttSettings, mqtt_settings
-from agent.tomlconfig import ConfigError, Table, load_toml
-from agent.wire import WireError, validate_id
 from collector.eta import DEFAULT_PROFILES, EtaPolicy, SpeedProfile, TravelModel
 from collector.fleet import StalenessPolicy
 from collector.public.settings import PublicSettings, public_settings
+from common.mqtt import MqttSettings, mqtt_settings
+from common.paths import state_file
+from common.tomlconfig import ConfigError, Table, load_toml
+from common.wire import WireError, validate_id
 
 __all__ = [
     "DEFAULT_CONFIG_PATH",

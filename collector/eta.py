@@ -36,8 +36,8 @@ import numpy as np
 import numpy.typing as npt
 from pyproj import Geod
 
-from agent.wire import DutyStatus, EtaConfidence, EtaMethod, EtaReport, EtaRow, Incident
 from collector.fleet import STATUS_CODES, UnitTable
+from common.wire import DutyStatus, EtaConfidence, EtaMethod, EtaReport, EtaRow, Incident
 
 __all__ = [
     "DEFAULT_PROFILES",

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
-from agent.fixes import format_time
-from agent.wire import WireFix
+from common.fix import format_time
+from common.wire import WireFix
 
 __all__ = [
     "CSV_COLUMNS",

@@ -24,8 +24,8 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-from agent.fixes import Fix
-from agent.wire import DutyStatus, UnitState, WireFix
+from common.fix import Fix
+from common.wire import DutyStatus, UnitState, WireFix
 
 __all__ = [
     "FixesOutcome",

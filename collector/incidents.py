@@ -11,7 +11,7 @@ import enum
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from agent.wire import Incident, IncidentStatus
+from common.wire import Incident, IncidentStatus
 
 __all__ = ["IncidentBook", "IncidentChange", "IncidentEntry"]
 

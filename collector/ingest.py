@@ -14,8 +14,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Final
 
-from agent import wire
-from agent.wire import DutyStatus, Incident, TopicKind, Topics, UnitState, WireFix
+from common import wire
+from common.wire import DutyStatus, Incident, TopicKind, Topics, UnitState, WireFix
 
 __all__ = [
     "Event",

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from agent.wire import EtaReport
+from common.wire import EtaReport
 
 __all__ = ["RecomputePlanner", "report_changed"]
 

@@ -33,11 +33,12 @@ from typing import Any, Protocol
 import numpy as np
 
 from collector.eta import RouteFailure, RouteOutcome, RouteRequest, RouteTable
+from common.errors import ActiveCallsError
 
 __all__ = ["OsrmRouter", "Router", "RouterError", "route_all", "route_in_thread"]
 
 
-class RouterError(Exception):
+class RouterError(ActiveCallsError):
     """The router could not answer (unreachable, timeout, error reply, bad reply)."""
 
 

@@ -33,11 +33,6 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Final
 
-from agent.backoff import Backoff
-from agent.mqtt import Delivery, MqttConnection, MqttError, connect_with_retry
-from agent.sdnotify import Notifier, watchdog_interval
-from agent.tomlconfig import ConfigError
-from agent.wire import EtaReport, Incident, IncidentStatus, TopicKind, Topics, encode_eta
 from collector.config import CollectorConfig
 from collector.eta import EtaEngine
 from collector.fleet import FleetState
@@ -57,6 +52,11 @@ from collector.public.shell import PublicPublisher, live_source
 from collector.recompute import RecomputePlanner, report_changed
 from collector.router import OsrmRouter, Router, route_in_thread
 from collector.store import Store, StoreError, WriteBatch
+from common.backoff import Backoff
+from common.mqtt import Delivery, MqttConnection, MqttError, connect_with_retry
+from common.sdnotify import Notifier, watchdog_interval
+from common.tomlconfig import ConfigError
+from common.wire import EtaReport, Incident, IncidentStatus, TopicKind, Topics, encode_eta
 
 __all__ = ["CollectorService", "Periodic", "ServiceCounters", "run", "subscriptions"]
 

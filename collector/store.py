@@ -30,12 +30,13 @@ from typing import Any, Final
 
 import aiosqlite
 
-from agent.dbtx import rollback_if_open
-from agent.fixes import Fix
-from agent.wire import DutyStatus, Incident, IncidentStatus, UnitState, WireFix, decode_incident, encode_incident
 from collector.export import StoredFix
 from collector.fleet import FleetState
 from collector.incidents import IncidentBook
+from common.dbtx import rollback_if_open
+from common.errors import ActiveCallsError
+from common.fix import Fix
+from common.wire import DutyStatus, Incident, IncidentStatus, UnitState, WireFix, decode_incident, encode_incident
 
 __all__ = [
     "MIGRATIONS",
@@ -50,7 +51,7 @@ __all__ = [
 ]
 
 
-class StoreError(Exception):
+class StoreError(ActiveCallsError):
     """The database cannot be used (newer schema, not a collector database)."""
 
 

@@ -12,9 +12,9 @@ import datetime as dt
 import math
 from collections.abc import Iterable, Sequence
 
-from agent.wire import EtaReport, EtaRow, IncidentStatus, UnitState
 from collector.fleet import UnitView
 from collector.incidents import IncidentEntry
+from common.wire import EtaReport, EtaRow, IncidentStatus, UnitState
 
 __all__ = ["format_etas", "format_incidents", "format_units", "human_age", "human_distance", "human_duration"]
 

@@ -17,12 +17,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from common.errors import ActiveCallsError
+
 __all__ = ["Broker", "BrokerError", "find_mosquitto", "free_port", "start_broker", "wait_for_port"]
 
 LOOPBACK = "127.0.0.1"
 
 
-class BrokerError(RuntimeError):
+class BrokerError(ActiveCallsError, RuntimeError):
     """Mosquitto is missing or did not start."""
 
 

@@ -18,9 +18,9 @@ from typing import Any, TypeVar
 
 import click
 
-from agent.clierrors import OneLineErrorGroup
-from agent.fixes import InvalidFixError, parse_time
 from agent.formatter import SENTENCE_TYPES
+from common.clierrors import OneLineErrorGroup
+from common.fix import InvalidFixError, parse_time
 from simulators.drive import DEFAULT_START, DriveConfig, parse_tunnels
 from simulators.faults import FaultError, FaultSpec, parse_faults
 from simulators.fleet import FleetConfig, run_fleet

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
+from common.errors import ActiveCallsError
 from simulators.broker import Broker, start_broker
 
 __all__ = ["DemoError", "run_demo"]
@@ -56,7 +57,7 @@ PUBLIC_WAIT_S: Final = 150  # the delays, the minute the times are floored to, a
 SIM_UNITS: Final = 20  # the load generator's units, SIM-0001 ..
 
 
-class DemoError(RuntimeError):
+class DemoError(ActiveCallsError, RuntimeError):
     """Something the demo needs is missing or did not start."""
 
 

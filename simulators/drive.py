@@ -31,8 +31,8 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from agent.fixes import UTC, Fix, format_time
 from agent.formatter import format_fix, format_no_fix
+from common.fix import UTC, Fix, format_time
 from simulators.events import Epoch
 from simulators.geo import Polyline
 from simulators.receiver import Receiver

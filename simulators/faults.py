@@ -40,6 +40,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Final
 
+from common.errors import ActiveCallsError
 from simulators.events import Epoch, Item, Stall, Unplug
 from simulators.geo import EARTH_RADIUS_M
 from simulators.rewrite import move_position, shift_time, split
@@ -55,7 +56,7 @@ _GARBAGE: Final = bytes(b for b in range(256) if b not in b"$!#*")
 _BODY_CHARS: Final = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ.-"
 
 
-class FaultError(ValueError):
+class FaultError(ActiveCallsError, ValueError):
     """A ``--faults`` spec that cannot be understood."""
 
 

@@ -1,6 +1,6 @@
 """``fleet``: N simulated units publishing to the broker, for loading the collector.
 
-Each unit is what an agent is on the wire (``agent.wire``): its own MQTT
+Each unit is what an agent is on the wire (``common.wire``): its own MQTT
 session with a retained ``state`` of ``online`` and a last will of
 ``offline``, a retained ``pos`` per fix (QoS 1), and after an outage its
 backlog on ``track`` (QoS 1, at most ``MAX_TRACK_FIXES`` per message,
@@ -38,8 +38,8 @@ from typing import Any, Final
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from agent.fixes import UTC, Fix
-from agent.wire import MAX_TRACK_FIXES, Topics, UnitState, WireFix, encode_fix, encode_state, encode_track
+from common.fix import UTC, Fix
+from common.wire import MAX_TRACK_FIXES, Topics, UnitState, WireFix, encode_fix, encode_state, encode_track
 from simulators.geo import Polyline, offset
 
 __all__ = ["FleetConfig", "FleetReport", "UnitPlan", "plan_units", "run_fleet"]

@@ -27,10 +27,12 @@ import time
 import tty
 from pathlib import Path
 
+from common.errors import ActiveCallsError
+
 __all__ = ["PtyError", "PtyPort"]
 
 
-class PtyError(OSError):
+class PtyError(ActiveCallsError, OSError):
     """The pty or its symlink cannot be made."""
 
 

@@ -33,8 +33,8 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from agent import nmea
-from agent.fixes import UTC
 from agent.framer import LineFramer
+from common.fix import UTC
 from simulators.events import Epoch
 from simulators.rewrite import shift_time
 

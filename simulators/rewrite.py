@@ -24,9 +24,9 @@ from collections.abc import Callable
 from typing import Final
 
 from agent import nmea
-from agent.fixes import UTC
 from agent.formatter import time_of_day_ms
 from agent.framer import LineFramer
+from common.fix import UTC
 
 __all__ = ["TIMED", "move_position", "sentence_type", "shift_time", "split"]
 

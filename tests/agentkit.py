@@ -21,9 +21,9 @@ from typing import Any
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
-from agent.fixes import Fix
 from agent.formatter import format_fix
-from agent.wire import TopicKind, Topics, decode_fix, decode_track
+from common.fix import Fix
+from common.wire import TopicKind, Topics, decode_fix, decode_track
 
 START = dt.datetime(2026, 11, 28, 9, 0, 0, tzinfo=dt.UTC)
 

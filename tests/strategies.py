@@ -6,7 +6,7 @@ import datetime as dt
 
 from hypothesis import strategies as st
 
-from agent.fixes import Fix
+from common.fix import Fix
 
 UTC = dt.UTC
 

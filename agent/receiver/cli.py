@@ -8,9 +8,9 @@ from contextlib import contextmanager
 
 import click
 
-from agent.clierrors import UsageMistake
 from agent.receiver.observe import DETECT_BAUDS
 from agent.receiver.profile import BAUDS, Profile, ProfileError, ReceiverError, list_profiles, load_profile
+from common.clierrors import UsageMistake
 
 __all__ = ["receiver"]
 

@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from agent.tomlconfig import ConfigError, Table, load_toml
+from common.errors import ActiveCallsError
+from common.tomlconfig import ConfigError, Table, load_toml
 
 __all__ = [
     "BAUDS",
@@ -44,7 +45,7 @@ __all__ = [
 ]
 
 
-class ReceiverError(Exception):
+class ReceiverError(ActiveCallsError):
     """Base of the receiver tools' errors; ``str()`` is one line for a person."""
 
 

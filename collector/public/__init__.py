@@ -9,7 +9,7 @@ A publishing shell, every ``publish_every_s``::
     serialize(snap.units), serialize(snap.calls)   # the bytes of the topics and the files
     state.to_json()                                 # saved privately; PublicState.from_json() at start
 
-``incidents`` are the collector's ``agent.wire.Incident`` values, closed ones
+``incidents`` are the collector's ``common.wire.Incident`` values, closed ones
 included for as long as it keeps them; ``secret`` is the pseudonym secret
 file's bytes. ``format_table(snap.units, snap.calls)`` is the preview.
 

@@ -15,17 +15,17 @@ from pathlib import Path
 import aiosqlite
 import click
 
-from agent.cli import config_option_for
-from agent.clierrors import UsageMistake
-from agent.fixes import InvalidFixError, parse_time
-from agent.tomlconfig import ConfigError
-from agent.wire import Topics
 from collector.config import DEFAULT_CONFIG_PATH, CollectorConfig, load_config
 from collector.public.feed import format_table
 from collector.public.policy import MAX_OBSERVATION_GAP_S
 from collector.public.settings import PublicSettings
 from collector.public.shell import PublicPublisher, store_source
 from collector.store import SCHEMA_VERSION, Store
+from common.clierrors import UsageMistake
+from common.cliopts import config_option_for
+from common.fix import InvalidFixError, parse_time
+from common.tomlconfig import ConfigError
+from common.wire import Topics
 
 __all__ = ["public", "preview_text"]
 

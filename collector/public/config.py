@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Final
 
+from common.errors import ActiveCallsError
+
 __all__ = [
     "PublicPolicyError",
     "PublicConfigError",
@@ -29,7 +31,7 @@ __all__ = [
 ]
 
 
-class PublicPolicyError(ValueError):
+class PublicPolicyError(ActiveCallsError, ValueError):
     """Base of the public feed's errors."""
 
 

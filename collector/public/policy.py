@@ -27,12 +27,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
-from agent.fixes import Fix
-from agent.wire import DutyStatus, Incident, IncidentStatus
 from collector.public.config import PublicPolicy, UnitsMode
 from collector.public.grid import Grid, centre_epsg, grid_for, next_cell, utm_epsg
 from collector.public.pseudonym import call_token, check_secret, unit_pseudonym
 from collector.public.state import Anchor, DutyObservation, PublicState, UnitMemory
+from common.fix import Fix
+from common.wire import DutyStatus, Incident, IncidentStatus
 
 __all__ = [
     "UnitInput",

@@ -1,6 +1,6 @@
 """The collector config's ``[public]`` section: the policy plus how the feed is published.
 
-Reading TOML with file:line errors is :mod:`agent.tomlconfig`; the policy's
+Reading TOML with file:line errors is :mod:`common.tomlconfig`; the policy's
 own checks (ranges, categories, CRS) are :class:`PublicPolicy`'s, and a
 :class:`PublicConfigError` it raises becomes a ConfigError naming the file,
 the line and the key, so the limits are stated once::
@@ -28,10 +28,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from agent.tomlconfig import REQUIRED, ConfigError, Table
 from collector.public.config import DEFAULT_CATEGORIES, PublicConfigError, PublicPolicy
 from collector.public.policy import MAX_OBSERVATION_GAP_S
 from collector.public.pseudonym import PseudonymSecretError, check_secret
+from common.tomlconfig import REQUIRED, ConfigError, Table
 
 __all__ = [
     "DEFAULT_PUBLISH_EVERY_S",

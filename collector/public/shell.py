@@ -35,9 +35,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Final
 
-from agent.fixes import Fix
-from agent.tomlconfig import ConfigError
-from agent.wire import DutyStatus, Incident, IncidentStatus, Topics
 from collector.fleet import FleetState
 from collector.incidents import IncidentBook
 from collector.public.feed import serialize
@@ -45,6 +42,9 @@ from collector.public.policy import Snapshot, UnitInput, snapshot, units_as_of
 from collector.public.settings import PublicSettings, read_secret
 from collector.public.state import PublicState, PublicStateError
 from collector.store import Store
+from common.fix import Fix
+from common.tomlconfig import ConfigError
+from common.wire import DutyStatus, Incident, IncidentStatus, Topics
 
 __all__ = [
     "CALLS_FILE",

@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Final
 
-from agent.wire import DutyStatus
 from collector.public.config import PublicPolicyError
 from collector.public.grid import Cell
+from common.wire import DutyStatus
 
 __all__ = ["PublicStateError", "DutyObservation", "Anchor", "UnitMemory", "PublicState", "STATE_VERSION"]
 

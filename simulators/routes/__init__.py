@@ -16,10 +16,12 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from common.errors import ActiveCallsError
+
 __all__ = ["Route", "RouteError", "builtin_names", "load_route", "parse_geojson", "parse_gpx"]
 
 
-class RouteError(ValueError):
+class RouteError(ActiveCallsError, ValueError):
     """A route file that cannot be read or has no usable line."""
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from agent.decoder import NmeaDecoder
-from agent.fixes import Fix
+from common.fix import Fix
 from tests.conftest import GPSD_CORPUS
 from tests.corpus.oracle import ReferenceFix, reference_fixes
 

@@ -20,10 +20,10 @@ from typing import Any
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
-from agent.fixes import Fix
-from agent.wire import EtaReport, Topics, WireFix, decode_eta, encode_fix
 from collector.config import CollectorConfig, load_config
 from collector.service import CollectorService
+from common.fix import Fix
+from common.wire import EtaReport, Topics, WireFix, decode_eta, encode_fix
 
 FLEET = "test"
 TOPICS = Topics(FLEET)

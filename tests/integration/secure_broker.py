@@ -29,8 +29,8 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from agent.fixes import Fix
-from agent.wire import WireFix, encode_fix
+from common.fix import Fix
+from common.wire import WireFix, encode_fix
 from tests.conftest import Broker, _mosquitto, free_port, wait_for_port
 
 REPO = Path(__file__).resolve().parents[2]

@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from agent.decoder import NmeaDecoder
-from agent.fixes import Fix
+from common.fix import Fix
 
 SIM = [sys.executable, "-m", "simulators.cli"]
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.wire import TopicKind
+from common.wire import TopicKind
 from tests.agentkit import AgentProcess, Recorder, drive, epochs, wait_until, write_config
 from tests.conftest import Broker
 

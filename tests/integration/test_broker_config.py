@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from paho.mqtt.enums import MQTTProtocolVersion
 
-from agent.wire import TopicKind, Topics, decode_fix
+from common.wire import TopicKind, Topics, decode_fix
 from tests.integration.secure_broker import (
     ConnectRefused,
     Message,

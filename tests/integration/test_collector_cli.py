@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from agent.wire import DutyStatus, IncidentStatus, UnitState, decode_eta, encode_state
 from collector.cli import main
+from common.wire import DutyStatus, IncidentStatus, UnitState, decode_eta, encode_state
 from tests.conftest import Broker, free_port
 from tests.integration.collectorkit import TOPICS, Client, ServiceThread, fix, load, wait_until, write_config
 

@@ -15,8 +15,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agent.wire import MAX_PAYLOAD_BYTES, Incident, IncidentStatus, encode_fix, encode_incident
 from collector.ingest import RejectReason
+from common.wire import MAX_PAYLOAD_BYTES, Incident, IncidentStatus, encode_fix, encode_incident
 from tests.conftest import Broker, start_broker
 from tests.integration.collectorkit import TOPICS, Client, ServiceThread, fix, load, wait_until, write_config
 

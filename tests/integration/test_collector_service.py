@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.wire import (
+from common.wire import (
     DutyStatus,
     Incident,
     IncidentStatus,

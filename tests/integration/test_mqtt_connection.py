@@ -1,4 +1,4 @@
-"""agent.mqtt against a real Mosquitto: TLS, mutual TLS, password login, last will,
+"""common.mqtt against a real Mosquitto: TLS, mutual TLS, password login, last will,
 TCP_NODELAY, MQTT 5 and 3.1.1, and the error a person sees for each failure."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.mqtt import (
+from common.mqtt import (
     AuthError,
     BrokerUnreachableError,
     ConnectionLostError,
@@ -23,7 +23,7 @@ from agent.mqtt import (
     TlsError,
     Will,
 )
-from agent.tomlconfig import ConfigError
+from common.tomlconfig import ConfigError
 from tests.agentkit import Recorder, wait_until
 from tests.conftest import Broker, free_port, start_broker
 

@@ -16,11 +16,11 @@ from typing import Any
 
 import pytest
 
-from agent.fixes import Fix
-from agent.wire import DutyStatus, EtaMethod, Incident, IncidentStatus, WireFix
 from collector.eta import EtaEngine, RouteFailure, RouteRequest, RouteTable
 from collector.fleet import FleetState
 from collector.router import OsrmRouter, RouterError, route_all, route_in_thread
+from common.fix import Fix
+from common.wire import DutyStatus, EtaMethod, Incident, IncidentStatus, WireFix
 from tests.conftest import free_port
 
 pytestmark = pytest.mark.integration

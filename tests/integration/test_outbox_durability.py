@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.fixes import Fix
 from agent.outbox import Outbox, OutboxCorruptError, OutboxError
+from common.fix import Fix
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]

@@ -18,8 +18,6 @@ from pathlib import Path
 
 import pytest
 
-from agent.fixes import Fix
-from agent.wire import DutyStatus, Incident, IncidentStatus, Topics, WireFix
 from collector.fleet import FleetState
 from collector.incidents import IncidentBook
 from collector.public import PublicPolicy, grid_for, parse_minute, unit_pseudonym, utm_epsg
@@ -27,6 +25,8 @@ from collector.public.grid import inset
 from collector.public.settings import PublicSettings
 from collector.public.shell import CALLS_FILE, UNITS_FILE, PublicPublisher, live_source
 from collector.store import Store, WriteBatch
+from common.fix import Fix
+from common.wire import DutyStatus, Incident, IncidentStatus, Topics, WireFix
 from tests.integration.secure_broker import Message, SecureBroker, make_lab_pki, start_secure_broker
 from tests.public_checks import check_absent, check_calls, check_units
 

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from agent.fixes import Fix
-from agent.wire import DutyStatus, Incident, IncidentStatus, WireFix, encode_fix, encode_incident, encode_status
 from collector.public import grid_for, unit_pseudonym, utm_epsg
 from collector.public.shell import CALLS_FILE, UNITS_FILE
+from common.fix import Fix
+from common.wire import DutyStatus, Incident, IncidentStatus, WireFix, encode_fix, encode_incident, encode_status
 from tests.conftest import Broker
 from tests.integration.collectorkit import TOPICS, Client, ServiceThread, load, wait_until, write_config
 from tests.public_checks import check_absent, check_calls, check_units

@@ -8,8 +8,8 @@ import socket
 
 import pytest
 
-from agent.backoff import Backoff
 from agent.source import SerialSource
+from common.backoff import Backoff
 from tests.conftest import free_port
 
 pytestmark = pytest.mark.integration

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from agent.wire import TopicKind
+from common.wire import TopicKind
 from tests.agentkit import AgentProcess, Recorder, wait_until, write_config
 from tests.conftest import Broker, start_broker
 from tests.integration.sim_helpers import sim_process

@@ -12,14 +12,14 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from agent.wire import TopicKind, Topics, decode_fix, decode_state, decode_track
+from common.wire import TopicKind, Topics, decode_fix, decode_state, decode_track
 from tests.conftest import Broker
 
 pytestmark = pytest.mark.integration
 
 
 class Recorder:
-    """Subscribes to the fleet's unit topics and decodes everything with agent.wire."""
+    """Subscribes to the fleet's unit topics and decodes everything with common.wire."""
 
     def __init__(self, broker: Broker, fleet: str) -> None:
         self.topics = Topics(fleet)

@@ -20,8 +20,8 @@ pytestmark = pytest.mark.integration
 # once the write returned: that is the acknowledgement.
 WRITER = r"""
 import asyncio, datetime as dt, sys
-from agent.fixes import Fix
-from agent.wire import WireFix
+from common.fix import Fix
+from common.wire import WireFix
 from collector.store import Store, WriteBatch
 
 async def main(path, first):

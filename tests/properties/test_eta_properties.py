@@ -9,10 +9,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pyproj import Geod
 
-from agent.fixes import Fix
-from agent.wire import DutyStatus, Incident, IncidentStatus, UnitState, WireFix
 from collector.eta import EtaEngine, EtaPolicy, TravelModel
 from collector.fleet import FleetState, StalenessPolicy
+from common.fix import Fix
+from common.wire import DutyStatus, Incident, IncidentStatus, UnitState, WireFix
 
 NOW = 1_800_000_000.0
 GEOD = Geod(ellps="WGS84")

@@ -7,9 +7,9 @@ import datetime as dt
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent.fixes import Fix
-from agent.wire import WireFix
 from collector.fleet import FleetState, SeqTracker
+from common.fix import Fix
+from common.wire import WireFix
 
 UTC = dt.UTC
 T0 = dt.datetime(2026, 11, 28, 9, 0, tzinfo=UTC)

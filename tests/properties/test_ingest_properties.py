@@ -8,9 +8,9 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent import wire
-from agent.wire import TopicKind, Topics, WireFix
 from collector.ingest import Ignored, Ingest, Rejected
+from common import wire
+from common.wire import TopicKind, Topics, WireFix
 from tests.strategies import fixes
 
 T = Topics("derby")

@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 from agent import nmea
 from agent.decoder import NmeaDecoder
-from agent.fixes import Fix
 from agent.formatter import format_fix
+from common.fix import Fix
 from tests.conftest import GPSD_CORPUS
 from tests.strategies import fixes
 

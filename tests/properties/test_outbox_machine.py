@@ -12,8 +12,8 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from agent.fixes import Fix
 from agent.outbox import Outbox
+from common.fix import Fix
 from tests.strategies import fixes
 
 MAX_FIXES = 24

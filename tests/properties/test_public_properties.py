@@ -20,8 +20,6 @@ from dataclasses import dataclass, replace
 from hypothesis import given, settings, target
 from hypothesis import strategies as st
 
-from agent.fixes import Fix
-from agent.wire import DutyStatus, Incident, IncidentStatus
 from collector.public import (
     DEFAULT_CATEGORIES,
     Grid,
@@ -41,6 +39,8 @@ from collector.public import (
     units_as_of,
     utm_epsg,
 )
+from common.fix import Fix
+from common.wire import DutyStatus, Incident, IncidentStatus
 from tests.public_checks import check_absent, check_calls, check_units, parse_minute
 
 UTC = dt.UTC

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from agent.config import GpsSettings, OutboxSettings, default_outbox_path, load_config
-from agent.mqtt import MqttSettings
 from agent.policy import ReportSettings
-from agent.tomlconfig import ConfigError
+from common.mqtt import MqttSettings
+from common.tomlconfig import ConfigError
 from tests.agentkit import agent_command
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "agent.example.toml"

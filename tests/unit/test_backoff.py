@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agent.backoff import Backoff, backoff_delay
+from common.backoff import Backoff, backoff_delay
 
 
 @given(attempt=st.integers(0, 10_000), initial=st.floats(0.01, 10), extra=st.floats(0, 600), rand=st.floats(0, 0.999))

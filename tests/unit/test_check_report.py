@@ -8,11 +8,11 @@ from pathlib import Path
 import serial
 
 from agent.check import CheckResult, GpsSample, format_report, gps_results
-from agent.checkreport import broker_failure
 from agent.config import AgentConfig, GpsSettings
-from agent.mqtt import AuthError, BrokerUnreachableError, ConnectionLostError, TlsError
 from agent.source import OpenFailure, describe_open_error
-from agent.tomlconfig import ConfigError
+from common.checkreport import broker_failure
+from common.mqtt import AuthError, BrokerUnreachableError, ConnectionLostError, TlsError
+from common.tomlconfig import ConfigError
 from tests.agentkit import drive
 
 CONFIG = AgentConfig("PC-101", "derbyshire", path=Path("/etc/activecalls/agent.toml"))

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from agent.tomlconfig import ConfigError, parse_toml
 from collector.config import CollectorConfig, config_from_table, load_config
 from collector.service import subscriptions
+from common.tomlconfig import ConfigError, parse_toml
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "collector.example.toml"
 
@@ -62,7 +62,7 @@ def test_mistakes_name_file_line_and_key(text: str, message: str) -> None:
 
 
 def test_shared_subscription_filters() -> None:
-    from agent.wire import Topics
+    from common.wire import Topics
 
     plain = subscriptions(Topics("f"))
     assert plain == ["ac/v1/f/units/+/pos", "ac/v1/f/units/+/track", "ac/v1/f/units/+/state",

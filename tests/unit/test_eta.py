@@ -8,8 +8,6 @@ import numpy as np
 import pytest
 from pyproj import Geod
 
-from agent.fixes import Fix
-from agent.wire import DutyStatus, EtaConfidence, EtaMethod, Incident, IncidentStatus, UnitState, WireFix
 from collector.eta import (
     EtaEngine,
     EtaPolicy,
@@ -20,6 +18,8 @@ from collector.eta import (
     geodesic_m,
 )
 from collector.fleet import FleetState, StalenessPolicy
+from common.fix import Fix
+from common.wire import DutyStatus, EtaConfidence, EtaMethod, Incident, IncidentStatus, UnitState, WireFix
 
 UTC = dt.UTC
 NOW = 1_800_000_000.0

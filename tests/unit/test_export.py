@@ -9,9 +9,9 @@ import xml.etree.ElementTree as ET
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent.fixes import Fix, format_time
-from agent.wire import WireFix
 from collector.export import CSV_COLUMNS, ExportFormat, StoredFix, formatter
+from common.fix import Fix, format_time
+from common.wire import WireFix
 from tests.strategies import fixes
 
 UTC = dt.UTC

@@ -6,8 +6,9 @@ import pytest
 
 from agent import nmea
 from agent.decoder import NmeaDecoder
-from agent.fixes import Fix, FixAssembler, InvalidFixError, format_time, parse_time
+from agent.fixes import FixAssembler
 from agent.formatter import format_fix, format_no_fix
+from common.fix import Fix, InvalidFixError, format_time, parse_time
 
 UTC = dt.UTC
 T0 = dt.datetime(2026, 11, 28, 9, 30, 0, tzinfo=UTC)

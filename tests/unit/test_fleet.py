@@ -5,9 +5,9 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from agent.fixes import Fix
-from agent.wire import DutyStatus, UnitState, WireFix
 from collector.fleet import STATUS_CODES, FleetState, StalenessPolicy
+from common.fix import Fix
+from common.wire import DutyStatus, UnitState, WireFix
 
 UTC = dt.UTC
 EPOCH = 1_800_000_000.0

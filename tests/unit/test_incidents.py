@@ -3,8 +3,8 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 
-from agent.wire import Incident, IncidentStatus
 from collector.incidents import IncidentBook, IncidentChange
+from common.wire import Incident, IncidentStatus
 
 OPENED = dt.datetime(2026, 11, 28, 9, 0, tzinfo=dt.UTC)
 INC = Incident("INC-1", "burglary", 2, 53.24, -1.43, IncidentStatus.OPEN, OPENED)

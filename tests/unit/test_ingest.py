@@ -5,9 +5,6 @@ import json
 
 import pytest
 
-from agent import wire
-from agent.fixes import Fix
-from agent.wire import DutyStatus, Incident, IncidentStatus, TopicKind, Topics, UnitState, WireFix
 from collector.ingest import (
     FixesReceived,
     Ignored,
@@ -20,6 +17,9 @@ from collector.ingest import (
     StateReceived,
     StatusReceived,
 )
+from common import wire
+from common.fix import Fix
+from common.wire import DutyStatus, Incident, IncidentStatus, TopicKind, Topics, UnitState, WireFix
 
 UTC = dt.UTC
 T = Topics("derby")

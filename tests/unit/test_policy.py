@@ -9,8 +9,8 @@ import math
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent.fixes import Fix
 from agent.policy import Reason, ReportPolicy, ReportSettings, distance_m, heading_change_deg
+from common.fix import Fix
 
 T0 = dt.datetime(2026, 11, 28, 9, 0, tzinfo=dt.UTC)
 LAT, LON = 53.0, -1.5

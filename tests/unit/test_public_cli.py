@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from agent.wire import Topics
 from collector.public import unit_pseudonym
 from collector.public.cli import _load, public
 from collector.public.shell import PublicPublisher, store_source
+from common.wire import Topics
 from tests.unit.test_public_shell import SECRET, T0, _store_with_a_day
 
 NOW = T0 + dt.timedelta(minutes=15)

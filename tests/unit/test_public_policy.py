@@ -10,8 +10,6 @@ from collections.abc import Callable
 
 import pytest
 
-from agent.fixes import Fix
-from agent.wire import DutyStatus, Incident, IncidentStatus
 from collector.public import (
     PseudonymSecretError,
     PublicConfigError,
@@ -29,6 +27,8 @@ from collector.public import (
     unit_pseudonym,
     utm_epsg,
 )
+from common.fix import Fix
+from common.wire import DutyStatus, Incident, IncidentStatus
 from tests.public_checks import check_absent, check_calls, check_units
 
 UTC = dt.UTC

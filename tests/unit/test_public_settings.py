@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from agent.tomlconfig import ConfigError, parse_toml
 from collector.public import DEFAULT_SUPPRESSED, PublicPolicy, UnitsMode
 from collector.public.settings import MAX_PUBLISH_EVERY_S, default_state_path, public_settings, read_secret
+from common.tomlconfig import ConfigError, parse_toml
 
 CONFIG = Path("/etc/activecalls/collector.toml")
 

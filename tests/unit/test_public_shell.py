@@ -15,8 +15,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent.fixes import Fix
-from agent.wire import DutyStatus, Incident, IncidentStatus, Topics, WireFix
 from collector.fleet import FleetState
 from collector.incidents import IncidentBook
 from collector.public import PublicPolicy, PublicState, snapshot, unit_pseudonym
@@ -34,6 +32,8 @@ from collector.public.shell import (
     write_atomic,
 )
 from collector.store import Store, WriteBatch
+from common.fix import Fix
+from common.wire import DutyStatus, Incident, IncidentStatus, Topics, WireFix
 
 T0 = dt.datetime(2026, 11, 28, 8, 0, tzinfo=dt.UTC)
 SECRET = b"e3b0c44298fc1c149afbf4c8996fb924"

@@ -7,7 +7,6 @@ import datetime as dt
 import pytest
 
 from agent import ubx
-from agent.fixes import Fix
 from agent.formatter import format_fix
 from agent.nmea import format_sentence
 from agent.receiver.messages import Answer, PmtkAck, UbxAck, answer_to, build_steps, parse_pmtk001, probe_commands
@@ -15,6 +14,7 @@ from agent.receiver.observe import Observer, identify, verify
 from agent.receiver.profile import Family, load_profile
 from agent.receiver.report import format_step
 from agent.receiver.session import StepResult
+from common.fix import Fix
 from simulators.receiver import Family as SimFamily
 from simulators.receiver import Receiver
 

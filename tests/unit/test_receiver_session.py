@@ -15,12 +15,12 @@ from collections.abc import Callable
 
 import pytest
 
-from agent.fixes import Fix
 from agent.formatter import format_fix
 from agent.receiver.messages import Answer
 from agent.receiver.profile import ReceiverError, load_profile
 from agent.receiver.report import format_summary
 from agent.receiver.session import ReceiverLink, apply_profile, detect
+from common.fix import Fix
 from simulators.receiver import Family, Receiver, nmea_types
 
 T0 = dt.datetime(2026, 1, 5, 8, 0, tzinfo=dt.UTC)

@@ -5,8 +5,8 @@ import datetime as dt
 
 import pytest
 
-from agent.wire import DutyStatus, EtaMethod, EtaReport, EtaRow
 from collector.recompute import RecomputePlanner, report_changed
+from common.wire import DutyStatus, EtaMethod, EtaReport, EtaRow
 
 
 def test_new_incidents_are_due_at_once_and_fleet_changes_are_throttled() -> None:

@@ -6,7 +6,7 @@ import os
 import socket
 from pathlib import Path
 
-from agent.sdnotify import Notifier, watchdog_interval
+from common.sdnotify import Notifier, watchdog_interval
 
 
 def test_messages_reach_the_socket(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from agent.decoder import NmeaDecoder
-from agent.fixes import Fix
+from common.fix import Fix
 from simulators.drive import DriveConfig, DriveSim, parse_tunnels
 from simulators.geo import Polyline, distance_m
 from simulators.routes import Route, RouteError, builtin_names, load_route, parse_geojson, parse_gpx

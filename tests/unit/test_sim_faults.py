@@ -7,8 +7,8 @@ import datetime as dt
 import pytest
 
 from agent.decoder import NmeaDecoder
-from agent.fixes import Fix
 from agent.formatter import format_fix
+from common.fix import Fix
 from simulators.events import Epoch, Stall, Unplug
 from simulators.faults import FaultError, FaultInjector, FaultSpec, parse_faults
 

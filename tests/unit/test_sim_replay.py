@@ -6,9 +6,9 @@ import datetime as dt
 import itertools
 
 from agent.decoder import NmeaDecoder
-from agent.fixes import Fix
 from agent.formatter import format_fix
 from agent.nmea import format_sentence
+from common.fix import Fix
 from simulators.replay import read_epochs, replay
 from simulators.rewrite import move_position, shift_time
 from tests.conftest import GPSD_CORPUS

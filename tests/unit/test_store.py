@@ -14,11 +14,11 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from agent.fixes import Fix
-from agent.wire import DutyStatus, Incident, IncidentStatus, UnitState, WireFix
 from collector.fleet import FleetState
 from collector.incidents import IncidentBook
 from collector.store import MIGRATIONS, SCHEMA_VERSION, Store, StoreError, WriteBatch
+from common.fix import Fix
+from common.wire import DutyStatus, Incident, IncidentStatus, UnitState, WireFix
 from tests.strategies import fixes
 
 UTC = dt.UTC

@@ -4,8 +4,11 @@ import datetime as dt
 
 import pytest
 
-from agent.fixes import Fix
-from agent.wire import (
+from collector.fleet import FleetState, StalenessPolicy
+from collector.incidents import IncidentBook
+from collector.text import format_etas, format_incidents, format_units, human_age, human_distance, human_duration
+from common.fix import Fix
+from common.wire import (
     DutyStatus,
     EtaConfidence,
     EtaMethod,
@@ -16,9 +19,6 @@ from agent.wire import (
     UnitState,
     WireFix,
 )
-from collector.fleet import FleetState, StalenessPolicy
-from collector.incidents import IncidentBook
-from collector.text import format_etas, format_incidents, format_units, human_age, human_distance, human_duration
 
 UTC = dt.UTC
 NOW = 1_800_000_000.0

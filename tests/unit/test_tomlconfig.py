@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.tomlconfig import REQUIRED, ConfigError, load_toml, parse_toml
+from common.tomlconfig import REQUIRED, ConfigError, load_toml, parse_toml
 
 TEXT = """\
 # a comment

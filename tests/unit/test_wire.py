@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agent import wire
-from agent.fixes import Fix
+from common import wire
+from common.fix import Fix
 from tests.strategies import fixes
 
 UTC = dt.UTC

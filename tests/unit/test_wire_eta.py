@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agent import wire
-from agent.wire import DutyStatus, EtaConfidence, EtaMethod, EtaReport, EtaRow
+from common import wire
+from common.wire import DutyStatus, EtaConfidence, EtaMethod, EtaReport, EtaRow
 
 UTC = dt.UTC
 FIX_JSON = {"v": 1, "unit": "u1", "seq": 1, "time": "2026-11-28T09:30:01.000Z", "lat": 1.0, "lon": 1.0}

@@ -1,7 +1,7 @@
 """MQTT connection shared by every Active Calls service: settings, TLS, asyncio.
 
 - :class:`MqttSettings` and :func:`mqtt_settings` read a ``[mqtt]`` TOML table
-  (:mod:`agent.tomlconfig`), so the agent and the collector configure a broker
+  (:mod:`common.tomlconfig`), so the agent and the collector configure a broker
   connection with the same keys and the same errors.
 - :class:`MqttConnection` runs one paho-mqtt 2.x session on the asyncio loop
   (paho's callbacks only resolve futures, as aiomqtt does): TLS with a CA file,
@@ -9,7 +9,7 @@
   MQTT 5 by default or 3.1.1, a last will, and ``TCP_NODELAY`` on the socket
   (paho leaves Nagle on, which holds a small publish 10-40 ms in the kernel).
   One object is one session: after it ends, make a new one.
-- :func:`connect_with_retry` reconnects with :class:`agent.backoff.Backoff`
+- :func:`connect_with_retry` reconnects with :class:`common.backoff.Backoff`
   (jittered exponential, capped at ``backoff_max_s``).
 
 Errors form one small tree under :class:`MqttError`, split by what a person
@@ -36,8 +36,9 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from agent.backoff import Backoff
-from agent.tomlconfig import ConfigError, Table
+from common.backoff import Backoff
+from common.errors import ActiveCallsError
+from common.tomlconfig import ConfigError, Table
 
 __all__ = [
     "PROTOCOLS",
@@ -65,7 +66,7 @@ _AUTH_FAILURES: Final = {"Not authorized", "Bad user name or password", "Client 
 T = TypeVar("T")
 
 
-class MqttError(Exception):
+class MqttError(ActiveCallsError):
     """Base of every MQTT connection error; ``str()`` is a one-line reason."""
 
 

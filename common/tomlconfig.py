@@ -27,6 +27,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
+from common.errors import ActiveCallsError
+
 __all__ = ["REQUIRED", "ConfigError", "Table", "TomlText", "load_toml", "parse_toml"]
 
 
@@ -43,7 +45,7 @@ _PART: Final = r"(?:\"[^\"]*\"|'[^']*'|[A-Za-z0-9_-]+)"
 _KEY: Final = re.compile(rf"\s*({_PART}(?:\s*\.\s*{_PART})*)\s*=")
 
 
-class ConfigError(Exception):
+class ConfigError(ActiveCallsError):
     """A configuration file that cannot be used; ``str()`` is the one-line message."""
 
     def __init__(self, message: str, *, path: Path | None = None, line: int | None = None, key: str = "") -> None:

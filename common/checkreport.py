@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from agent.mqtt import AuthError, BrokerUnreachableError, MqttError, TlsError
-from agent.tomlconfig import ConfigError
+from common.mqtt import AuthError, BrokerUnreachableError, MqttError, TlsError
+from common.tomlconfig import ConfigError
 
 __all__ = ["FAIL", "OK", "CheckResult", "broker_failure", "format_report"]
 

@@ -15,6 +15,8 @@ from typing import Any, NoReturn
 
 import click
 
+from common.errors import ActiveCallsError
+
 __all__ = ["OneLineErrorGroup", "UsageMistake", "fail"]
 
 
@@ -47,6 +49,8 @@ class OneLineErrorGroup(click.Group):
             fail(prefix, exc.format_message().replace("\n", " "), 2)
         except click.ClickException as exc:
             fail(prog, exc.format_message().replace("\n", " "), exc.exit_code)
+        except ActiveCallsError as exc:  # the project's own failures: a reason, not a traceback
+            fail(prog, str(exc).replace("\n", " "), 1)
         except click.exceptions.Abort:
             fail(prog, "interrupted", 130)
         except BrokenPipeError:
