@@ -27,7 +27,7 @@ from collector.export import ExportFormat, formatter
 from collector.fleet import FleetState
 from collector.incidents import IncidentBook
 from collector.router import OsrmRouter, route_all
-from collector.service import subscriptions
+from collector.session import subscriptions
 from collector.store import Store, StoreError
 from common.checkreport import CheckResult, broker_failure, format_report
 from common.errors import ActiveCallsError

@@ -1,11 +1,13 @@
 """``activecalls-collector run``: the collector's shells wired together.
 
-broker (persistent session, manual acks) -> :class:`~collector.ingest.Ingest`
--> :class:`~collector.fleet.FleetState` / :class:`~collector.incidents.IncidentBook`
--> :class:`~collector.store.WriteBatch` -> ``Store.write`` (one await per batch)
--> acknowledgements. Beside it the ETA loop asks the
-:class:`~collector.recompute.RecomputePlanner` what is due, computes it with
-the :class:`~collector.eta.EtaEngine` and publishes the reports that changed.
+:class:`~collector.session.BrokerSession` (persistent session, manual acks)
+-> :class:`~collector.ingest.Ingest` -> :class:`~collector.fleet.FleetState` /
+:class:`~collector.incidents.IncidentBook` -> the
+:class:`~collector.writer.StoreWriter`'s batch -> ``Store.write`` (one await
+per batch) -> acknowledgements. Beside it the
+:class:`~collector.etaloop.EtaPublisher` recomputes what its planner says is
+due and publishes the reports that changed. This module only routes each
+ingested event to the parts it concerns and runs the tasks.
 
 Why the acks wait: the session is persistent (MQTT 5 session expiry, clean
 start off) and paho acknowledges nothing by itself (``manual_ack``), so a
@@ -29,14 +31,14 @@ import signal
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
-from typing import Final
 
 from collector.config import CollectorConfig
-from collector.eta import EtaEngine
+from collector.counters import ServiceCounters
+from collector.etaloop import TICK_S, EtaPublisher
 from collector.fleet import FleetState
-from collector.incidents import IncidentBook, IncidentChange
+from collector.incidents import IncidentBook
 from collector.ingest import (
     Event,
     FixesReceived,
@@ -49,41 +51,20 @@ from collector.ingest import (
     StatusReceived,
 )
 from collector.public.shell import PublicPublisher, live_source
-from collector.recompute import RecomputePlanner, report_changed
-from collector.router import OsrmRouter, Router, route_in_thread
-from collector.store import Store, StoreError, WriteBatch
-from common.backoff import Backoff
-from common.mqtt import Delivery, MqttConnection, MqttError, connect_with_retry
+from collector.router import OsrmRouter, Router
+from collector.session import BrokerSession
+from collector.store import Store, StoreError
+from collector.writer import StoreWriter
+from common.mqtt import Delivery, MqttConnection
 from common.sdnotify import Notifier, watchdog_interval
 from common.tomlconfig import ConfigError
-from common.wire import EtaReport, Incident, IncidentStatus, TopicKind, Topics, encode_eta
+from common.wire import Topics
 
-__all__ = ["CollectorService", "Periodic", "ServiceCounters", "run", "subscriptions"]
+__all__ = ["CollectorService", "Periodic", "run"]
 
 log = logging.getLogger("collector")
 
-TICK_S: Final = 1.0
-STATS_EVERY_S: Final = 60.0
-SUBSCRIBED_KINDS: Final = (TopicKind.POS, TopicKind.TRACK, TopicKind.STATE, TopicKind.STATUS)
-
-
-def subscriptions(topics: Topics, shared_group: str | None = None) -> list[str]:
-    """The topic filters the collector subscribes to (as a shared subscription with a group)."""
-    filters = [topics.unit_filter(kind) for kind in SUBSCRIBED_KINDS] + [topics.incidents_filter]
-    return [f"$share/{shared_group}/{f}" for f in filters] if shared_group else filters
-
-
-@dataclass
-class ServiceCounters:
-    batches: int = 0
-    fixes_stored: int = 0
-    duplicates: int = 0
-    acked: int = 0
-    store_errors: int = 0
-    eta_rounds: int = 0
-    eta_published: int = 0
-    publish_errors: int = 0
-    sessions: int = 0
+STATS_EVERY_S = 60.0
 
 
 @dataclass
@@ -94,12 +75,6 @@ class Periodic:
     interval_s: float
     fn: Callable[[float], Awaitable[None]]
     first_after_s: float = 0.0
-
-
-@dataclass
-class _Pending:
-    batch: WriteBatch = field(default_factory=WriteBatch)
-    acks: list[tuple[MqttConnection, int, int]] = field(default_factory=list)
 
 
 class CollectorService:
@@ -118,33 +93,39 @@ class CollectorService:
         self.ingest = Ingest(self.topics)
         self.fleet = FleetState(config.staleness)
         self.incidents = IncidentBook()
-        e = config.eta
-        self.engine = EtaEngine(e.model, e.policy)
-        self.planner = RecomputePlanner(e.min_interval_s, e.refresh_s)
-        r = config.router
-        self.router = router or (
-            OsrmRouter(r.osrm_url, profile=r.profile, timeout_s=r.timeout_s, max_table_size=r.max_table_size)
-            if r.osrm_url
-            else None
-        )
         self.counters = ServiceCounters()
         self.stopping = asyncio.Event()
-        self.connection: MqttConnection | None = None
-        self.subscribed = asyncio.Event()  # set while subscribed (tests and check wait on it)
-        self.published: dict[str, EtaReport] = {}  # the last ETA report published per incident
+        self._reject_log = RateLimitedLog()
+        self.session = BrokerSession(
+            config,
+            self.topics,
+            self._on_delivery,
+            self.counters,
+            on_status=self._status,
+            on_publish_error=self._publish_failed,
+        )
+        r = config.router
+        self.eta = EtaPublisher(
+            config.eta,
+            self.topics,
+            self.fleet,
+            self.incidents,
+            self.session.publish,
+            self.counters,
+            router=router
+            or (
+                OsrmRouter(r.osrm_url, profile=r.profile, timeout_s=r.timeout_s, max_table_size=r.max_table_size)
+                if r.osrm_url
+                else None
+            ),
+            clock=clock,
+        )
+        self.writer = StoreWriter(self.counters)
         self.periodic: list[Periodic] = [
             Periodic("retention", config.store.prune_every_s, self._prune, first_after_s=5.0),
             Periodic("stats", STATS_EVERY_S, self._log_stats, first_after_s=STATS_EVERY_S),
         ]
         self._store: Store | None = None
-        self._pending = _Pending()
-        self._wake_writer = asyncio.Event()
-        self._wake_eta = asyncio.Event()
-        # A moving fleet changes something every few ms: the ETA loop takes note once
-        # per round (not per message), and is woken for it only from a long sleep.
-        self._fleet_dirty = False
-        self._eta_idle = False
-        self._reject_log = RateLimitedLog()
 
     @property
     def store(self) -> Store:
@@ -152,23 +133,13 @@ class CollectorService:
             raise RuntimeError("the store is opened by run()")
         return self._store
 
-    # -- output ------------------------------------------------------------
-
     def publish(self, topic: str, payload: bytes, retain: bool = False) -> bool:
-        """Publish at QoS 1 if connected (False if not: the caller's next round
-        will bring it again); a broker refusal is logged, never raised."""
-        connection = self.connection
-        if connection is None or not connection.connected:
-            return False
-        future = connection.publish(topic, payload, qos=1, retain=retain)
-        future.add_done_callback(self._published_done)
-        return True
+        """Publish at QoS 1 if connected; False if not (see :meth:`BrokerSession.publish`)."""
+        return self.session.publish(topic, payload, retain)
 
-    def _published_done(self, future: asyncio.Future[None]) -> None:
-        if not future.cancelled() and future.exception() is not None:
-            self.counters.publish_errors += 1
-            if self._reject_log.admit("publish", self.clock()) is not None:
-                log.warning("publish failed: %s", future.exception())
+    def _publish_failed(self, exc: BaseException) -> None:
+        if self._reject_log.admit("publish", self.clock()) is not None:
+            log.warning("publish failed: %s", exc)
 
     # -- input: called by paho on the loop thread, one message at a time ---------
 
@@ -178,189 +149,40 @@ class CollectorService:
             self._apply(self.ingest.receive(delivery.topic, delivery.payload, now), now)
         except Exception:  # a bug here must not stop the ingest; the message is still acked after the batch
             log.exception("internal error handling a message on %s", delivery.topic[:200])
-        self._pending.acks.append((connection, delivery.mid, delivery.qos))
-        self._wake_writer.set()
+        self.writer.hold_ack(connection, delivery.mid, delivery.qos)
 
     def _apply(self, event: Event, now: float) -> None:
-        batch = self._pending.batch
+        batch = self.writer.batch
         if isinstance(event, FixesReceived):
             outcome = self.fleet.apply_fixes(event.unit, event.fixes, event.received)
             batch.add_fixes(outcome.new, event.received)
             self.counters.duplicates += outcome.duplicates
             if outcome.moved:
-                self._fleet_changed()
+                self.eta.fleet_changed()
         elif isinstance(event, StateReceived):
             if self.fleet.apply_state(event.unit, event.state, event.received):
                 batch.states.append((event.unit, event.state, event.received))
-                self._fleet_changed()
+                self.eta.fleet_changed()
         elif isinstance(event, StatusReceived):
             if self.fleet.apply_status(event.unit, event.status, event.received):
                 batch.statuses.append((event.unit, event.status, event.received))
-                self._fleet_changed()
+                self.eta.fleet_changed()
         elif isinstance(event, IncidentReceived):
             change = self.incidents.apply(event.incident, event.received)
             if change.affects_etas:
                 batch.incidents.append((event.incident, event.received))
-                self._incident_changed(event.incident.id, change)
+                self.eta.incident_changed(event.incident.id, change)
         elif isinstance(event, IncidentCleared):
             change = self.incidents.clear(event.incident_id)
             batch.cleared_incidents.append((event.incident_id, event.received))
-            self._incident_changed(event.incident_id, change)
+            self.eta.incident_changed(event.incident_id, change)
         elif isinstance(event, Rejected):
             held_back = self._reject_log.admit(f"{event.reason}:{event.topic}", now)
             if held_back is not None:
                 more = f" ({held_back} more since the last line)" if held_back else ""
                 log.warning("rejected (%s) on %s: %s%s", event.reason, event.topic, event.detail, more)
 
-    def _fleet_changed(self) -> None:
-        self._fleet_dirty = True
-        if self._eta_idle:
-            self._eta_idle = False
-            self._wake_eta.set()
-
-    def _incident_changed(self, incident_id: str, change: IncidentChange) -> None:
-        if change in (IncidentChange.CLOSED, IncidentChange.REMOVED):
-            self.planner.incident_closed(incident_id)
-            self.engine.forget(incident_id)
-            if self.published.pop(incident_id, None) is not None or change is IncidentChange.CLOSED:
-                self.publish(self.topics.eta(incident_id), b"", retain=True)  # delete the retained ETAs
-        elif change.affects_etas:
-            self.planner.incident_changed(incident_id)
-            self._wake_eta.set()
-
-    # -- the loops ------------------------------------------------------------
-
-    async def _writer(self) -> None:
-        """Commit what arrived, then acknowledge it: one transaction per wake-up."""
-        backoff = Backoff(0.2, 10.0)
-        while True:
-            if not self._pending.acks and not self._pending.batch:
-                if self.stopping.is_set():
-                    return
-                waiter = asyncio.create_task(self._wake_writer.wait())
-                stopper = asyncio.create_task(self.stopping.wait())
-                await asyncio.wait((waiter, stopper), return_when=asyncio.FIRST_COMPLETED)
-                waiter.cancel()
-                stopper.cancel()
-                continue
-            self._wake_writer.clear()
-            pending, self._pending = self._pending, _Pending()
-            while pending.batch:
-                try:
-                    result = await self.store.write(pending.batch)
-                except (sqlite3.Error, OSError) as exc:
-                    # Nothing of this batch is acknowledged: retry it (messages behind it wait,
-                    # and the broker stops sending once receive_maximum are unacknowledged).
-                    self.counters.store_errors += 1
-                    log.error("database write failed, retrying: %s", exc)
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self.stopping.wait(), backoff.next_delay())
-                    if self.stopping.is_set():
-                        return
-                    continue
-                backoff.reset()
-                self.counters.batches += 1
-                self.counters.fixes_stored += result.fixes_inserted
-                break
-            for connection, mid, qos in pending.acks:
-                connection.ack(mid, qos)  # a no-op for an ended session: the broker sends it again
-            self.counters.acked += len(pending.acks)
-
-    async def _eta_loop(self) -> None:
-        while not self.stopping.is_set():
-            self._take_fleet_changes()
-            now = self.clock()
-            due = self.planner.due(now)
-            if due:
-                await self._recompute(due, now)
-            self._take_fleet_changes()  # those that came while a router was asked
-            next_due = self.planner.next_due()
-            now = self.clock()
-            wait = TICK_S if next_due is None else min(TICK_S, max(0.0, next_due - now))
-            # Idle: incidents to watch and nothing pending but the periodic refresh.
-            self._eta_idle = next_due is not None and next_due - now > self.planner.min_interval_s
-            self._wake_eta.clear()
-            if wait > 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake_eta.wait(), wait)
-
-    def _take_fleet_changes(self) -> None:
-        if self._fleet_dirty:
-            self._fleet_dirty = False
-            self.planner.fleet_changed()
-
-    async def _recompute(self, due: list[str], now: float) -> None:
-        incidents: list[Incident] = []
-        for incident_id in due:
-            incident = self.incidents.get(incident_id)
-            if incident is None or incident.status is not IncidentStatus.OPEN:
-                self.planner.incident_closed(incident_id)
-            else:
-                incidents.append(incident)
-        if not incidents:
-            return
-        table = self.fleet.table(now)
-        routes = None
-        if self.router is not None:
-            routes = await route_in_thread(self.router, self.engine.route_requests(table, incidents))
-        reports = self.engine.reports(table, incidents, routes)
-        self.planner.computed([i.id for i in incidents], now)
-        self.counters.eta_rounds += 1
-        tolerance = self.config.eta.eta_tolerance_s
-        for report in reports:
-            if self.incidents.get(report.incident) is None:
-                continue  # closed while the router was asked
-            if report_changed(self.published.get(report.incident), report, eta_tolerance_s=tolerance) and self.publish(
-                self.topics.eta(report.incident), encode_eta(report), retain=True
-            ):
-                self.published[report.incident] = report
-                self.counters.eta_published += 1
-
-    async def _connection_loop(self) -> None:
-        settings = self.config.mqtt
-        backoff = Backoff(settings.backoff_initial_s, settings.backoff_max_s)
-        filters = subscriptions(self.topics, self.config.ingest.shared_group)
-
-        def make() -> MqttConnection:
-            holder: list[MqttConnection] = []
-            connection = MqttConnection(
-                settings,
-                on_delivery=lambda d: self._on_delivery(holder[0], d),
-                session_expiry_s=self.config.ingest.session_expiry_s,
-                receive_maximum=self.config.ingest.receive_maximum,
-            )
-            holder.append(connection)
-            return connection
-
-        def failed(exc: Exception, delay: float) -> None:
-            log.warning("broker: %s; retrying in %.1f s", exc, delay)
-            self._status(f"broker unreachable: {exc}")
-
-        while not self.stopping.is_set():
-            connection = await connect_with_retry(make, backoff, self.stopping, failed)
-            if connection is None:
-                return
-            self.connection = connection
-            self.counters.sessions += 1
-            try:
-                for topic_filter in filters:
-                    await connection.subscribe(topic_filter, 1)
-            except MqttError as exc:
-                log.error("broker: %s", exc)
-                connection.abort(exc)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.stopping.wait(), backoff.next_delay())
-                continue
-            log.info("connected to %s as %s; subscribed to %s", settings.url, settings.client_id, ", ".join(filters))
-            self.subscribed.set()
-            self._status()
-            stopper = asyncio.create_task(self.stopping.wait())
-            await asyncio.wait((connection.closed, stopper), return_when=asyncio.FIRST_COMPLETED)
-            stopper.cancel()
-            self.subscribed.clear()
-            if not self.stopping.is_set():
-                log.warning("%s", connection.closed.result())
-                self._status()
+    # -- periodic work ------------------------------------------------------------
 
     async def _run_periodic(self, task: Periodic) -> None:
         delay = task.first_after_s
@@ -395,9 +217,8 @@ class CollectorService:
         )
 
     def _status(self, text: str | None = None) -> None:
-        connected = self.connection is not None and self.connection.connected
         line = text or (
-            f"{'connected' if connected else 'not connected'}; {len(self.fleet)} units, "
+            f"{'connected' if self.session.connected else 'not connected'}; {len(self.fleet)} units, "
             f"{len(self.incidents.open())} open incidents, {self.ingest.stats.messages} messages, "
             f"{self.ingest.stats.rejected_total} rejected"
         )
@@ -411,8 +232,7 @@ class CollectorService:
         self._store = await Store.open(c.path, synchronous=c.synchronous)
         snapshot = await self._store.snapshot(now=self.clock())
         snapshot.restore(self.fleet, self.incidents)
-        for incident in self.incidents.open():
-            self.planner.incident_changed(incident.id)
+        self.eta.watch_open_incidents()
         log.info("store %s: %d units, %d open incidents", c.path, len(self.fleet), len(self.incidents.open()))
         p = self.config.public
         if p.enabled:  # after the restore: the feed reads the store and the live state
@@ -441,9 +261,9 @@ class CollectorService:
             log.error("store %s: %s", self.config.store.path, exc)
             return 1
         tasks = [
-            asyncio.create_task(self._connection_loop(), name="connection"),
-            asyncio.create_task(self._writer(), name="writer"),
-            asyncio.create_task(self._eta_loop(), name="eta"),
+            asyncio.create_task(self.session.run(self.stopping), name="connection"),
+            asyncio.create_task(self.writer.run(self.store, self.stopping), name="writer"),
+            asyncio.create_task(self.eta.run(self.stopping), name="eta"),
             *(asyncio.create_task(self._run_periodic(p), name=p.name) for p in self.periodic),
         ]
         self.notifier.ready("started; connecting to the broker")
@@ -475,8 +295,7 @@ class CollectorService:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        if self.connection is not None:
-            await self.connection.disconnect()
+        await self.session.disconnect()
         if self._store is not None:
             await self._store.close()
         log.info("stopped: %s", self.stats_line())

@@ -76,7 +76,7 @@ class ServiceThread:
         self._thread.start()
         self._ready.wait(timeout)
         self.call(lambda s: None)
-        wait_until(lambda: self.call(lambda s: s.subscribed.is_set()), timeout, "collector subscribed")
+        wait_until(lambda: self.call(lambda s: s.session.subscribed.is_set()), timeout, "collector subscribed")
         return self
 
     def call(self, fn: Callable[[CollectorService], Any], timeout: float = 5.0) -> Any:

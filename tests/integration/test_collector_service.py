@@ -122,7 +122,7 @@ def test_eta_for_new_incident_within_a_second_and_follows_availability(broker: B
         # Closing the incident deletes its retained ETAs.
         closed = dataclasses.replace(incident, status=IncidentStatus.CLOSED)
         client.publish(TOPICS.incident("I-1"), encode_incident(closed), retain=True)
-        wait_until(lambda: not collector.call(lambda s: "I-1" in s.published), 2, "ETAs withdrawn")
+        wait_until(lambda: not collector.call(lambda s: "I-1" in s.eta.published), 2, "ETAs withdrawn")
     finally:
         client.close()
         assert collector.stop() == 0
@@ -249,7 +249,7 @@ def test_broker_restart_reconnects_and_keeps_the_session(broker: Broker, tmp_pat
         wait_until(lambda: collector.call(lambda s: s.counters.fixes_stored) == 1, 5, "first fix")
         client.close()
         broker.stop()  # persistence on: the collector's session survives the restart
-        wait_until(lambda: not collector.call(lambda s: s.subscribed.is_set()), 5, "collector notices")
+        wait_until(lambda: not collector.call(lambda s: s.session.subscribed.is_set()), 5, "collector notices")
         broker.start()
         # Published while the collector may still be reconnecting: its session queues them.
         client = Client(broker.port, client_id="restart-publisher")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from collector.config import CollectorConfig, config_from_table, load_config
-from collector.service import subscriptions
+from collector.session import subscriptions
 from common.tomlconfig import ConfigError, parse_toml
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "collector.example.toml"

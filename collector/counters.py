@@ -1,0 +1,20 @@
+"""What the collector counts while it runs (logged every minute, read by tests)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["ServiceCounters"]
+
+
+@dataclass
+class ServiceCounters:
+    batches: int = 0
+    fixes_stored: int = 0
+    duplicates: int = 0
+    acked: int = 0
+    store_errors: int = 0
+    eta_rounds: int = 0
+    eta_published: int = 0
+    publish_errors: int = 0
+    sessions: int = 0
