@@ -22,10 +22,11 @@ from typing import TextIO
 
 from collector.calibrate import Calibration, DriveSamples, Track, calibrate, cut_at_arrival, drive_samples, evaluate
 from collector.config import CollectorConfig
+from collector.deadletters import DeadLetter
 from collector.eta import EtaEngine, TravelModel
 from collector.export import ExportFormat, formatter
 from collector.fleet import FleetState
-from collector.incidents import IncidentBook
+from collector.incidents import IncidentBook, conflicts, same_call
 from collector.router import OsrmRouter, route_all
 from collector.session import subscriptions
 from collector.store import Store, StoreError
@@ -49,10 +50,15 @@ __all__ = [
     "CheckResult",
     "State",
     "calibrate_from_store",
+    "change_dead_letters",
+    "dead_letter",
+    "dead_letters",
     "export",
     "fetch_incident",
     "load_state",
+    "open_incident",
     "publish_incident",
+    "retained_incident",
     "publish_status",
     "reports",
     "run_checks",
@@ -95,31 +101,66 @@ async def publish_incident(config: CollectorConfig, incident: Incident) -> None:
     await _publish(config, Topics(config.fleet).incident(incident.id), encode_incident(incident))
 
 
+async def open_incident(config: CollectorConfig, incident: Incident) -> bool:
+    """Publish a new incident unless its id is already open on the broker.
+
+    The same call again (a resend: everything but ``opened`` equal) is left as
+    it is (False); another call under an open incident's id is refused with a
+    CommandError, as the collector would refuse it: ids are not reused while open.
+    """
+    current = await retained_incident(config, incident.id)
+    if current is not None and conflicts(current, incident):
+        if same_call(current, incident):
+            return False
+        raise CommandError(
+            f"incident {incident.id} is already open ({current.type}, priority {current.priority}, opened "
+            f"{current.opened:%Y-%m-%d %H:%M:%SZ}): close it first, or open this one under another id "
+            "(without --id one is made that cannot collide)"
+        )
+    await publish_incident(config, incident)
+    return True
+
+
 async def publish_status(config: CollectorConfig, unit: str, status: DutyStatus) -> None:
     await _publish(config, Topics(config.fleet).status(unit), encode_status(status))
 
 
-async def fetch_incident(config: CollectorConfig, incident_id: str, *, wait_s: float = 1.5) -> Incident:
-    """The incident as its retained topic on the broker says (the current version)."""
+async def retained_incident(config: CollectorConfig, incident_id: str) -> Incident | None:
+    """The incident as its retained topic on the broker says (None: no such topic).
+
+    No guessing how long to wait for a retained message that may not exist:
+    the broker answers subscriptions in order and sends a topic's retained
+    message right after its SUBACK, so once a second SUBACK for the same topic
+    is in, the first one's retained message, if there was one, is too.
+    """
     topic = Topics(config.fleet).incident(incident_id)
-    found: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+    found: list[bytes] = []
 
     def on_message(received_topic: str, payload: bytes) -> None:
-        if received_topic == topic and not found.done():
-            found.set_result(payload)
+        if received_topic == topic:
+            found.append(payload)
 
     async with _session(config, on_message=on_message) as connection:
         try:
             await connection.subscribe(topic, 1)
-            payload = await asyncio.wait_for(found, wait_s)
-        except (MqttError, TimeoutError):
-            payload = b""
-    if not payload:
-        raise CommandError(f"incident {incident_id} is not on the broker ({topic} has no retained message)")
+            await connection.subscribe(topic, 1)
+        except MqttError as exc:
+            raise CommandError(f"cannot read {topic} on the broker: {exc}") from None
+    if not found or not found[0]:
+        return None
     try:
-        return decode_incident(payload, incident_id=incident_id)
+        return decode_incident(found[0], incident_id=incident_id)
     except WireError as exc:
         raise CommandError(f"incident {incident_id} on the broker is not valid: {exc}") from None
+
+
+async def fetch_incident(config: CollectorConfig, incident_id: str) -> Incident:
+    """The incident as its retained topic on the broker says; CommandError if there is none."""
+    incident = await retained_incident(config, incident_id)
+    if incident is None:
+        topic = Topics(config.fleet).incident(incident_id)
+        raise CommandError(f"incident {incident_id} is not on the broker ({topic} has no retained message)")
+    return incident
 
 
 # -- reading the database -----------------------------------------------------------
@@ -196,6 +237,43 @@ async def export(
     finally:
         await store.close()
     return count
+
+
+# -- dead letters -------------------------------------------------------------------------
+
+
+async def dead_letters(config: CollectorConfig, *, limit: int) -> tuple[list[DeadLetter], int]:
+    store = await _open_store(config)
+    try:
+        return await store.dead_letters(limit=limit), await store.count_dead_letters()
+    finally:
+        await store.close()
+
+
+async def dead_letter(config: CollectorConfig, letter_id: int) -> DeadLetter:
+    store = await _open_store(config)
+    try:
+        found = await store.dead_letters(letter_id=letter_id)
+    finally:
+        await store.close()
+    if not found:
+        raise CommandError(f"no dead letter {letter_id} (activecalls-collector dead-letters lists them)")
+    return found[0]
+
+
+async def change_dead_letters(config: CollectorConfig, ids: Sequence[int] | None, *, drop: bool) -> int:
+    """Ask for replay (or drop) of these dead letters (None: all); how many there were."""
+    store = await _open_store(config)
+    try:
+        if drop:
+            changed = await store.drop_dead_letters(ids)
+        else:
+            changed = await store.mark_dead_letters(ids, replay=True)
+    finally:
+        await store.close()
+    if ids is not None and changed < len(set(ids)):
+        raise CommandError(f"only {changed} of the {len(set(ids))} dead letters named exist")
+    return changed
 
 
 # -- calibration from the history -------------------------------------------------------

@@ -23,7 +23,7 @@ from collector.public.settings import PublicSettings, public_settings
 from common.mqtt import MqttSettings, mqtt_settings
 from common.paths import state_file
 from common.tomlconfig import ConfigError, Table, load_toml
-from common.wire import WireError, validate_id
+from common.wire import MAX_FIX_AGE_S, MAX_FIX_AHEAD_S, FixTimeBounds, WireError, validate_id
 
 __all__ = [
     "DEFAULT_CONFIG_PATH",
@@ -54,6 +54,8 @@ class IngestSettings:
     shared_group: str | None = None
     # Unacknowledged messages the broker may send at once (acks wait for the database commit).
     receive_maximum: int = 2000
+    # A fix dated further ahead of its receipt, or further back, is refused (docs/wire.md).
+    fix_time: FixTimeBounds = field(default_factory=FixTimeBounds)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +105,10 @@ def _ingest(t: Table) -> IngestSettings:
         session_expiry_s=t.get_int("session_expiry_s", 7 * 24 * 3600, low=60, high=2**32 - 1),
         shared_group=group,
         receive_maximum=t.get_int("receive_maximum", 2000, low=1, high=65535),
+        fix_time=FixTimeBounds(
+            ahead_s=t.get_float("max_fix_ahead_s", MAX_FIX_AHEAD_S, low=0.0, high=86400.0),
+            max_age_s=t.get_float("max_fix_age_days", MAX_FIX_AGE_S / 86400, low=0.0, low_exclusive=True) * 86400,
+        ),
     )
     t.check_unknown()
     return settings
