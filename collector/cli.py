@@ -14,6 +14,7 @@ import asyncio
 import dataclasses
 import datetime as dt
 import json
+import os
 import re
 import secrets
 import sys
@@ -98,13 +99,15 @@ def _time_option(_ctx: click.Context, param: click.Parameter, value: str | None)
 def run(config_path: Path, log_level: str) -> None:
     """Run the collector until SIGTERM: ingest, store, compute and publish ETAs."""
     from collector.service import run as run_service
+    from common.mqtt import check_secrets
 
     config = _load(config_path)
-    if config.public.enabled and config.public.secret_file is not None:
-        try:
-            read_secret(config.public.secret_file)  # a missing secret is a mistake to report now, not in the log
-        except ConfigError as exc:
-            raise UsageMistake(str(exc)) from None
+    try:  # a missing or loose secret is a mistake to report now, not in the log
+        check_secrets(config.mqtt)
+        if config.public.enabled and config.public.secret_file is not None:
+            read_secret(config.public.secret_file)
+    except ConfigError as exc:
+        raise UsageMistake(str(exc)) from None
     sys.exit(run_service(config, log_level=log_level.upper()))
 
 
@@ -136,7 +139,10 @@ def check(config_path: Path) -> None:
 def export(
     config_path: Path, since: float | None, until: float | None, units: Sequence[str], fmt: str, output: Path | None
 ) -> None:
-    """Export the position history, in fix-time order (GPX: one track per unit)."""
+    """Export the position history, in fix-time order (GPX: one track per unit).
+
+    A file written with --output is readable by its owner only (mode 0600).
+    """
     from collector.commands import export as export_fixes
 
     config = _load(config_path)
@@ -146,7 +152,11 @@ def export(
         count = _run(export_fixes(config, sys.stdout, ExportFormat(fmt), since=since, until=until, units=units))
     else:
         try:
-            with output.open("w", encoding="utf-8") as out:
+            # The whole position history: the owner's alone, whatever the umask
+            # (and an existing file is made private too before it is written).
+            fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            os.fchmod(fd, 0o600)
+            with open(fd, "w", encoding="utf-8") as out:
                 count = _run(export_fixes(config, out, ExportFormat(fmt), since=since, until=until, units=units))
         except OSError as exc:
             raise UsageMistake(f"{output}: {exc.strerror or exc}") from None

@@ -2,7 +2,9 @@
 
 - :class:`MqttSettings` and :func:`mqtt_settings` read a ``[mqtt]`` TOML table
   (:mod:`common.tomlconfig`), so the agent and the collector configure a broker
-  connection with the same keys and the same errors.
+  connection with the same keys and the same errors. A password file with
+  ``tls = false`` is refused unless the broker is this machine (loopback).
+  Password and key files must be private (:mod:`common.secrets`).
 - :class:`MqttConnection` runs one paho-mqtt 2.x session on the asyncio loop
   (paho's callbacks only resolve futures, as aiomqtt does): TLS with a CA file,
   client certificate and key (mTLS), username plus a password read from a file,
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import socket
 import ssl
@@ -38,6 +41,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from common.backoff import Backoff
 from common.errors import ActiveCallsError
+from common.secrets import check_private, read_password
 from common.tomlconfig import ConfigError, Table
 
 __all__ = [
@@ -51,10 +55,11 @@ __all__ = [
     "MqttSettings",
     "PublishRefusedError",
     "TlsError",
+    "check_secrets",
     "Will",
     "connect_with_retry",
     "mqtt_settings",
-    "read_password",
+    "is_loopback",
     "tls_context",
 ]
 
@@ -149,17 +154,34 @@ def mqtt_settings(table: Table, *, default_client_id: str) -> MqttSettings:
     )
     if not tls and any(k in table for k in tls_keys):
         raise table.error("tls", "is false, but ca_file/cert_file/key_file are set")
+    if password_file is not None and not tls and not is_loopback(settings.host):
+        raise table.error(
+            "password_file",
+            f"the password would cross the network to {settings.host} in clear: set tls = true (with ca_file), "
+            "or log in with a client certificate instead",
+        )
     table.check_unknown()
     return settings
 
 
-def read_password(path: Path) -> str:
-    """The password: the file's first line (a trailing newline is not part of it)."""
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` names this machine (a password to it never crosses a network)."""
+    if host == "localhost":
+        return True
     try:
-        return path.read_text(encoding="utf-8").splitlines()[0] if path.stat().st_size else ""
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = getattr(exc, "strerror", None) or exc
-        raise ConfigError(f"cannot read the MQTT password file: {reason}", path=path) from None
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_secrets(settings: MqttSettings) -> None:
+    """Raise ConfigError now if the key or password file is missing, unreadable or
+    not private: a service checks this before it starts, instead of retrying a
+    login that cannot work."""
+    if settings.key_file is not None:
+        check_private(settings.key_file, "MQTT client key")
+    if settings.password_file is not None:
+        read_password(settings.password_file)
 
 
 def tls_context(settings: MqttSettings) -> ssl.SSLContext:
@@ -170,6 +192,7 @@ def tls_context(settings: MqttSettings) -> ssl.SSLContext:
         reason = getattr(exc, "strerror", None) or exc
         raise ConfigError(f"cannot load the CA file: {reason}", path=settings.ca_file) from None
     if settings.cert_file is not None and settings.key_file is not None:
+        check_private(settings.key_file, "MQTT client key")
         try:
             context.load_cert_chain(str(settings.cert_file), str(settings.key_file))
         except (OSError, ssl.SSLError) as exc:

@@ -169,8 +169,9 @@ def run_demo(*, workdir: Path | None = None, keep: bool = False) -> None:
 
 def _collector_config(workdir: Path, port: int) -> Path:
     secret = workdir / "public-secret"
-    secret.write_text(os.urandom(32).hex() + "\n")
-    secret.chmod(0o600)
+    fd = os.open(secret, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # private from its first byte
+    os.write(fd, (os.urandom(32).hex() + "\n").encode())
+    os.close(fd)
     path = workdir / "collector.toml"
     path.write_text(
         f'fleet = "{FLEET}"\n'
