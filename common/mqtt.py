@@ -53,6 +53,7 @@ __all__ = [
     "MqttConnection",
     "MqttError",
     "MqttSettings",
+    "NoSubscribersError",
     "PublishRefusedError",
     "TlsError",
     "check_secrets",
@@ -94,6 +95,16 @@ class ConnectionLostError(MqttError):
 
 class PublishRefusedError(MqttError):
     """The broker acknowledged a publish with a failure reason (MQTT 5), e.g. an ACL."""
+
+
+class NoSubscribersError(MqttError):
+    """MQTT 5 PUBACK 0x10 "No matching subscribers" to a publish that asked for
+    one (``require_subscriber``): the broker kept nothing for anyone (a
+    retained message aside), so the sender must keep the message."""
+
+
+# PUBACK reason 0x10: accepted, but no subscription (and no persistent session) matched.
+NO_MATCHING_SUBSCRIBERS: Final = 0x10
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,6 +305,7 @@ class MqttConnection:
         self._client: paho.Client | None = None
         self._fd = -1
         self._pending: dict[int, asyncio.Future[None]] = {}
+        self._need_subscriber: set[int] = set()  # mids whose PUBACK 0x10 is an error
         self._connack: asyncio.Future[ReasonCode] = self._loop.create_future()
         self.closed: asyncio.Future[MqttError] = self._loop.create_future()
         self._misc_task: asyncio.Task[None] | None = None
@@ -408,9 +420,13 @@ class MqttConnection:
             return TlsError(f"{url}: broker closed the TLS session during login: {why} (client certificate refused?)")
         return ConnectionLostError(f"{url}: {why}")
 
-    def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> asyncio.Future[None]:
+    def publish(
+        self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False, require_subscriber: bool = False
+    ) -> asyncio.Future[None]:
         """Send one message; the future resolves on PUBACK (QoS 1) or once
-        handed to the socket (QoS 0), and fails if the session ends first."""
+        handed to the socket (QoS 0), and fails if the session ends first.
+        ``require_subscriber`` (QoS 1, MQTT 5): a PUBACK saying no subscriber
+        matched fails it with :class:`NoSubscribersError`."""
         future: asyncio.Future[None] = self._loop.create_future()
         if not self.connected or self._client is None:
             future.set_exception(ConnectionLostError("not connected"))
@@ -422,6 +438,8 @@ class MqttConnection:
             future.set_result(None)
         else:
             self._pending[info.mid] = future
+            if require_subscriber:
+                self._need_subscriber.add(info.mid)
         return future
 
     async def subscribe(self, topic_filter: str, qos: int = 1, *, timeout: float | None = None) -> None:
@@ -483,10 +501,14 @@ class MqttConnection:
     def _on_publish(self, _c: paho.Client, _u: Any, mid: int, code: ReasonCode, _props: Any) -> None:
         self._handled += 1
         future = self._pending.pop(mid, None)
+        need_subscriber = mid in self._need_subscriber
+        self._need_subscriber.discard(mid)
         if future is None or future.done():
             return
         if code.is_failure:
             future.set_exception(PublishRefusedError(f"broker refused a publish: {code.getName()}"))
+        elif need_subscriber and code.value == NO_MATCHING_SUBSCRIBERS:
+            future.set_exception(NoSubscribersError("the broker has no subscriber for it: No matching subscribers"))
         else:
             future.set_result(None)
 
@@ -561,6 +583,7 @@ class MqttConnection:
         if not self.closed.done():
             self.closed.set_result(reason)
         pending, self._pending = self._pending, {}
+        self._need_subscriber.clear()
         for future in pending.values():
             if not future.done():
                 future.set_exception(ConnectionLostError(str(reason)))
