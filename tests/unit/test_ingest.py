@@ -32,14 +32,16 @@ R = FIX.time.timestamp()  # received the moment the fix was made
 def test_every_subscribed_kind_becomes_its_event() -> None:
     ingest = Ingest(T)
     wf = WireFix("PC-1", 7, FIX)
-    assert ingest.receive(T.pos("PC-1"), wire.encode_fix(wf), R + 10) == FixesReceived("PC-1", (wf,), TopicKind.POS, R + 10)
+    event = ingest.receive(T.pos("PC-1"), wire.encode_fix(wf), R + 10)
+    assert event == FixesReceived("PC-1", (wf,), TopicKind.POS, R + 10)
     track = [WireFix("PC-1", 5, FIX), WireFix("PC-1", 6, FIX)]
     event = ingest.receive(T.track("PC-1"), wire.encode_track("PC-1", track), R + 11)
     assert event == FixesReceived("PC-1", tuple(track), TopicKind.TRACK, R + 11)
     assert ingest.receive(T.state("PC-1"), b"offline", R + 12) == StateReceived("PC-1", UnitState.OFFLINE, R + 12)
     assert ingest.receive(T.status("PC-1"), b"enroute", R + 13) == StatusReceived("PC-1", DutyStatus.ENROUTE, R + 13)
     assert ingest.receive(T.status("PC-1"), b"", R + 14) == StatusReceived("PC-1", None, R + 14)
-    assert ingest.receive(T.incident("INC-1"), wire.encode_incident(INCIDENT), R + 15) == IncidentReceived(INCIDENT, R + 15)
+    event = ingest.receive(T.incident("INC-1"), wire.encode_incident(INCIDENT), R + 15)
+    assert event == IncidentReceived(INCIDENT, R + 15)
     assert ingest.receive(T.incident("INC-1"), b"", R + 16) == IncidentCleared("INC-1", R + 16)
     assert isinstance(ingest.receive(T.diag("PC-1"), b"{}", R + 17), Ignored)
     assert isinstance(ingest.receive(T.eta("INC-1"), b"{}", R + 17), Ignored)
