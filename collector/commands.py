@@ -28,11 +28,10 @@ from collector.export import ExportFormat, formatter
 from collector.fleet import FleetState
 from collector.incidents import IncidentBook, conflicts, same_call
 from collector.router import OsrmRouter, route_all
-from collector.session import subscriptions
 from collector.store import Store, StoreError
 from common.checkreport import CheckResult, broker_failure, format_report
 from common.errors import ActiveCallsError
-from common.mqtt import MqttConnection, MqttError, MqttSettings
+from common.mqtt import MqttConnection, MqttError, MqttSettings, tls_context
 from common.tomlconfig import ConfigError
 from common.wire import (
     DutyStatus,
@@ -69,16 +68,38 @@ class CommandError(ActiveCallsError):
     """A command could not do its work (broker down, no database, nothing found); one line."""
 
 
-def _cli_settings(config: CollectorConfig) -> MqttSettings:
-    # Never the collector's own client id: that would take over its persistent session.
-    client_id = f"{config.mqtt.client_id}-cli-{os.getpid()}"
-    timeout = min(config.mqtt.connect_timeout_s, 5.0)
-    return dataclasses.replace(config.mqtt, client_id=client_id, connect_timeout_s=timeout)
+def cli_settings(config: CollectorConfig) -> MqttSettings:
+    """The command line's login: its own identity ([cli]), never the service's session.
+
+    With the service on a client certificate, the command line must have its
+    own ([cli] cert_file, key_file): a broker that makes the CN the client id
+    would otherwise hand the command the running collector's session (and a
+    clean start would discard the positions queued for it).
+    """
+    service, cli = config.mqtt, config.cli
+    if service.cert_file is not None and cli.cert_file is None:
+        raise CommandError(
+            f"{config.path}: [cli] cert_file and key_file are not set: the command line needs its own "
+            "certificate (CN collector-cli; deploy/pki/make-lab-pki makes one for a lab), because the "
+            "collector's own would take over the running collector's session"
+        )
+    timeout = min(service.connect_timeout_s, 5.0)
+    return dataclasses.replace(
+        service,
+        # A broker that does not take the client id from the certificate or login
+        # uses this one: still never the service's.
+        client_id=f"{service.client_id}-cli-{os.getpid()}",
+        connect_timeout_s=timeout,
+        cert_file=cli.cert_file or service.cert_file,
+        key_file=cli.key_file or service.key_file,
+        username=cli.username or service.username,
+        password_file=cli.password_file if cli.username else service.password_file,
+    )
 
 
 @contextlib.asynccontextmanager
 async def _session(config: CollectorConfig, **kwargs: object) -> AsyncIterator[MqttConnection]:
-    connection = MqttConnection(_cli_settings(config), **kwargs)  # type: ignore[arg-type]
+    connection = MqttConnection(cli_settings(config), **kwargs)  # type: ignore[arg-type]
     try:
         await connection.connect()
     except (MqttError, ConfigError) as exc:
@@ -373,31 +394,59 @@ async def _check_database(path: Path) -> CheckResult:
 
 
 async def _check_broker(config: CollectorConfig) -> CheckResult:
-    filters = subscriptions(Topics(config.fleet), config.ingest.shared_group)
+    """Log in as the command line (never as the service: on the rendered broker
+    that would take over the running collector's session) and read incidents."""
+    topic_filter = Topics(config.fleet).incidents_filter
     try:
-        connection = MqttConnection(_cli_settings(config))
+        settings = cli_settings(config)
+        connection = MqttConnection(settings)
         await connection.connect()
+    except CommandError as exc:
+        hint = "add a [cli] section to the config (deploy/collector.example.toml)"
+        return CheckResult("broker", False, str(exc), hint)
     except (MqttError, ConfigError) as exc:
         return broker_failure(
-            exc, network="the network to the broker", identity="the collector", account="the collector's account"
+            exc, network="the network to the broker", identity="the command line's ([cli])",
+            account="the command line's account (collector-cli)",
         )  # fmt: skip
     try:
-        for topic_filter in filters:
-            await connection.subscribe(topic_filter, 1)
+        await connection.subscribe(topic_filter, 1)
     except MqttError as exc:
         return CheckResult(
             "broker", False, f"{config.mqtt.url}: {exc}",
-            f"the broker's ACL must let the collector's account read ac/v1/{config.fleet}/# "
-            "(deploy/mosquitto/services.acl.in: user collector)",
+            f"the broker's ACL must let the command line read and write ac/v1/{config.fleet}/incidents/+ "
+            "(deploy/mosquitto/services.acl.in: user collector-cli)",
         )  # fmt: skip
     finally:
         await connection.disconnect()
-    return CheckResult("broker", True, f"{config.mqtt.url}: logged in, {len(filters)} subscriptions accepted")
+    who = "its own certificate" if config.cli.cert_file else f"client id {settings.client_id}"
+    return CheckResult("broker", True, f"{config.mqtt.url}: the command line logged in ({who}), incidents readable")
+
+
+def _check_service_identity(config: CollectorConfig) -> CheckResult | None:
+    """The service's own certificate and key, loaded but not used to log in."""
+    if config.mqtt.cert_file is None:
+        return None
+    try:
+        tls_context(config.mqtt)
+    except ConfigError as exc:
+        return CheckResult(
+            "identity", False, str(exc),
+            "[mqtt] cert_file and key_file: the collector's certificate (CN collector) and its key, "
+            "readable by the service's user only (install -m 0640 -g activecalls)",
+        )  # fmt: skip
+    return CheckResult(
+        "identity", True,
+        f"{config.mqtt.cert_file}: certificate and key load and match (not logged in with: that would "
+        "take over the running collector's session)",
+    )  # fmt: skip
 
 
 async def run_checks(config: CollectorConfig) -> list[CheckResult]:
+    identity = _check_service_identity(config)
     return [
         CheckResult("config", True, f"{config.path} read, every key valid"),
+        *([identity] if identity is not None else []),
         await _check_broker(config),
         await _check_database(config.store.path),
     ]

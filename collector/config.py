@@ -27,6 +27,7 @@ from common.wire import MAX_FIX_AGE_S, MAX_FIX_AHEAD_S, FixTimeBounds, WireError
 
 __all__ = [
     "DEFAULT_CONFIG_PATH",
+    "CliSettings",
     "CollectorConfig",
     "ConfigError",
     "EtaSettings",
@@ -56,6 +57,20 @@ class IngestSettings:
     receive_maximum: int = 2000
     # A fix dated further ahead of its receipt, or further back, is refused (docs/wire.md).
     fix_time: FixTimeBounds = field(default_factory=FixTimeBounds)
+
+
+@dataclass(frozen=True, slots=True)
+class CliSettings:
+    """How ``activecalls-collector``'s commands log in to the broker: never as
+    the service. On a broker that makes a certificate's CN the client id (the
+    rendered one), the service's certificate would take over the running
+    collector's session, so with mTLS the command line has its own
+    (``collector-cli``); with a username and password it may have its own too."""
+
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    username: str | None = None
+    password_file: Path | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +109,7 @@ class CollectorConfig:
     eta: EtaSettings = field(default_factory=EtaSettings)
     router: RouterSettings = field(default_factory=RouterSettings)
     public: PublicSettings = field(default_factory=PublicSettings)  # off unless [public] is there
+    cli: CliSettings = field(default_factory=CliSettings)
     path: Path | None = None
 
 
@@ -112,6 +128,19 @@ def _ingest(t: Table) -> IngestSettings:
     )
     t.check_unknown()
     return settings
+
+
+def _cli(t: Table, mqtt: MqttSettings) -> CliSettings:
+    cert_file, key_file = t.get_path("cert_file", None), t.get_path("key_file", None)
+    if (cert_file is None) != (key_file is None):
+        raise t.error("cert_file" if key_file is not None else "key_file", "cert_file and key_file go together")
+    if cert_file is not None and not mqtt.tls:
+        raise t.error("cert_file", "needs [mqtt] tls (the service's connection) on")
+    username, password_file = t.get_str("username", None), t.get_path("password_file", None)
+    if password_file is not None and username is None:
+        raise t.error("password_file", "needs a username too")
+    t.check_unknown()
+    return CliSettings(cert_file, key_file, username, password_file)
 
 
 def _store(t: Table) -> StoreSettings:
@@ -192,8 +221,9 @@ def config_from_table(root: Table) -> CollectorConfig:
     eta = _eta(root.get_table("eta"))
     router = _router(root.get_table("router"))
     public = public_settings(root.get_table("public") if "public" in root else None)
+    cli = _cli(root.get_table("cli"), mqtt)
     root.check_unknown()
-    return CollectorConfig(fleet, mqtt, ingest, store, staleness, eta, router, public, root.path)
+    return CollectorConfig(fleet, mqtt, ingest, store, staleness, eta, router, public, cli, root.path)
 
 
 def load_config(path: Path) -> CollectorConfig:
