@@ -13,12 +13,13 @@ import asyncio
 import contextlib
 import dataclasses
 import os
+import random
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import TextIO, TypeVar
 
 from collector.calibrate import Calibration, DriveSamples, Track, calibrate, cut_at_arrival, drive_samples, evaluate
 from collector.config import CollectorConfig
@@ -31,7 +32,7 @@ from collector.router import OsrmRouter, route_all
 from collector.store import Store, StoreError
 from common.checkreport import CheckResult, broker_failure, format_report
 from common.errors import ActiveCallsError
-from common.mqtt import MqttConnection, MqttError, MqttSettings, tls_context
+from common.mqtt import ConnectionLostError, MqttConnection, MqttError, MqttSettings, tls_context
 from common.tomlconfig import ConfigError
 from common.wire import (
     DutyStatus,
@@ -62,6 +63,9 @@ __all__ = [
     "reports",
     "run_checks",
 ]
+
+
+T = TypeVar("T")
 
 
 class CommandError(ActiveCallsError):
@@ -110,12 +114,38 @@ async def _session(config: CollectorConfig, **kwargs: object) -> AsyncIterator[M
         await connection.disconnect()
 
 
-async def _publish(config: CollectorConfig, topic: str, payload: bytes) -> None:
-    async with _session(config) as connection:
+async def _taking_turns(attempt: Callable[[], Awaitable[T]]) -> T:
+    """Run ``attempt`` again when its session was lost midway. Every command logs
+    in with the one command-line identity, and the broker keeps one session per
+    client id: two commands at once take the session from each other ("Session
+    taken over"), so each retries after a short random pause. What they do
+    (publish a retained message, read one) can be done twice."""
+    for pause in (0.1, 0.3, 0.6):
         try:
-            await asyncio.wait_for(connection.publish(topic, payload, qos=1, retain=True), 5.0)
-        except (MqttError, TimeoutError) as exc:
-            raise CommandError(f"publish to {topic} failed: {exc or 'no acknowledgement within 5 s'}") from None
+            return await attempt()
+        except _SessionLost:
+            await asyncio.sleep(pause + random.uniform(0, pause))
+    return await attempt()
+
+
+class _SessionLost(Exception):
+    """The session ended under a command (another command took it)."""
+
+
+async def _publish(config: CollectorConfig, topic: str, payload: bytes) -> None:
+    async def attempt() -> None:
+        async with _session(config) as connection:
+            try:
+                await asyncio.wait_for(connection.publish(topic, payload, qos=1, retain=True), 5.0)
+            except ConnectionLostError:
+                raise _SessionLost from None
+            except (MqttError, TimeoutError) as exc:
+                raise CommandError(f"publish to {topic} failed: {exc or 'no acknowledgement within 5 s'}") from None
+
+    try:
+        await _taking_turns(attempt)
+    except _SessionLost:
+        raise CommandError(f"publish to {topic} failed: the session kept being taken over") from None
 
 
 async def publish_incident(config: CollectorConfig, incident: Incident) -> None:
@@ -161,12 +191,21 @@ async def retained_incident(config: CollectorConfig, incident_id: str) -> Incide
         if received_topic == topic:
             found.append(payload)
 
-    async with _session(config, on_message=on_message) as connection:
-        try:
-            await connection.subscribe(topic, 1)
-            await connection.subscribe(topic, 1)
-        except MqttError as exc:
-            raise CommandError(f"cannot read {topic} on the broker: {exc}") from None
+    async def attempt() -> None:
+        found.clear()
+        async with _session(config, on_message=on_message) as connection:
+            try:
+                await connection.subscribe(topic, 1)
+                await connection.subscribe(topic, 1)
+            except ConnectionLostError:
+                raise _SessionLost from None
+            except MqttError as exc:
+                raise CommandError(f"cannot read {topic} on the broker: {exc}") from None
+
+    try:
+        await _taking_turns(attempt)
+    except _SessionLost:
+        raise CommandError(f"cannot read {topic} on the broker: the session kept being taken over") from None
     if not found or not found[0]:
         return None
     try:
