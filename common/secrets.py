@@ -77,8 +77,7 @@ def check_private(path: Path, what: str) -> None:
     if problems:
         fix = (
             f"make it readable by its owner and the {SERVICE_GROUP} group only: "
-            f"sudo chown root:{SERVICE_GROUP} {path} && sudo chmod 0640 {path} "
-            f"(or chmod 0600 {path} for a file only you use)"
+            f"sudo chown root:{SERVICE_GROUP} {path} && sudo chmod 0640 {path} (0600 for a file only its owner uses)"
         )
         raise ConfigError(f"the {what} is not private (mode {mode:04o}: {'; '.join(problems)}); {fix}", path=path)
 
