@@ -98,8 +98,13 @@ def _load(config_path: Path) -> AgentConfig:
 def run(config_path: Path, log_level: str) -> None:
     """Run the agent: read the GPS, report fixes to the broker, until SIGTERM."""
     from agent.service import run as run_service
+    from common.mqtt import check_secrets
 
     config = _load(config_path)
+    try:
+        check_secrets(config.mqtt)  # a loose or missing key is a mistake to report now, not to retry
+    except ConfigError as exc:
+        raise UsageMistake(str(exc)) from None
     sys.exit(run_service(config, log_level=log_level.upper()))
 
 

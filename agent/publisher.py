@@ -13,10 +13,20 @@ with jittered backoff. In each session:
    first, up to 500 fixes a message, with at most ``max_inflight`` messages
    awaiting PUBACK, so a live fix never queues behind more than that.
 
-A fix leaves the outbox only after its PUBACK; PUBACKs are gathered and
-deleted in one transaction every ``ACK_FLUSH_S`` (sooner during a drain). A session that breaks loses
-nothing: what was not acknowledged is still in the outbox and goes out again
-(consumers de-duplicate on ``(unit, seq)``).
+A fix leaves the outbox only after a PUBACK saying a subscriber took it;
+PUBACKs are gathered and deleted in one transaction every ``ACK_FLUSH_S``
+(sooner during a drain). A session that breaks loses nothing: what was not
+acknowledged is still in the outbox and goes out again (consumers
+de-duplicate on ``(unit, seq)``).
+
+"A subscriber took it" matters after a broker has lost the collector's
+session (a crash before its autosave, a reinstall): the broker then answers
+PUBACK 0x10 "No matching subscribers" and keeps nothing. Such fixes stay in
+the outbox; the live ``pos`` goes on (retained, so the map still shows the
+car), and the backlog is tried again after a pause that grows with
+:class:`~common.backoff.Backoff` (one window of messages per try, not the
+whole backlog), until the collector has subscribed again. MQTT 3.1.1 has no
+reason codes: there a PUBACK is taken at its word (use MQTT 5, the default).
 """
 
 from __future__ import annotations
@@ -24,7 +34,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Final
 
 from agent.outbox import Outbox
@@ -35,6 +45,7 @@ from common.mqtt import (
     MqttConnection,
     MqttError,
     MqttSettings,
+    NoSubscribersError,
     PublishRefusedError,
     Will,
     connect_with_retry,
@@ -49,6 +60,16 @@ log = logging.getLogger(__name__)
 # them one transaction per PUBACK would cost a commit per live fix.
 ACK_FLUSH_S: Final = 1.0
 ACK_FLUSH_COUNT: Final = 2000
+
+
+async def _until(waited: Awaitable[object], closed: asyncio.Future[MqttError]) -> bool:
+    """Await ``waited``; False if the session closed first."""
+    task = asyncio.ensure_future(waited)
+    try:
+        await asyncio.wait((task, closed), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        task.cancel()
+    return not closed.done()
 
 
 class Publisher:
@@ -79,8 +100,11 @@ class Publisher:
         self._pos_acked = 0  # highest seq the broker acknowledged on pos
         self._acked: list[int] = []
         self._ack_wakeup = asyncio.Event()
+        self._live_inflight: set[int] = set()  # seqs sent on pos, awaiting PUBACK
+        self._untaken = asyncio.Event()  # a PUBACK said no subscriber took a fix: send again later
         self.last_error = ""
         self.sent = 0  # fixes acknowledged by the broker, since start
+        self.untaken = 0  # fixes the broker had no subscriber for (kept and sent again), since start
         self.sessions = 0
 
     @property
@@ -105,15 +129,23 @@ class Publisher:
     def _send_pos(self, seq: int, fix: Fix) -> None:
         assert self.connection is not None
         payload = encode_fix(WireFix(self.unit, seq, fix))
-        future = self.connection.publish(self._pos_topic, payload, qos=1, retain=True)
-        future.add_done_callback(lambda f: self._acknowledged(f, (seq,), pos=True))
+        future = self.connection.publish(self._pos_topic, payload, qos=1, retain=True, require_subscriber=True)
+        self._live_inflight.add(seq)
+
+        def done(f: asyncio.Future[None]) -> None:
+            self._live_inflight.discard(seq)
+            self._acknowledged(f, (seq,), pos=True)
+
+        future.add_done_callback(done)
 
     def _acknowledged(self, future: asyncio.Future[None], seqs: Sequence[int], *, pos: bool = False) -> None:
         if future.cancelled():
             return
         error = future.exception()
         if error is not None:
-            if isinstance(error, PublishRefusedError) and self.connection is not None:
+            if isinstance(error, NoSubscribersError):
+                self._not_taken(len(seqs))
+            elif isinstance(error, PublishRefusedError) and self.connection is not None:
                 self.last_error = str(error)
                 log.error("%s; reconnecting", error)
                 self.connection.abort(error)
@@ -124,6 +156,16 @@ class Publisher:
         self.sent += len(seqs)
         if len(self._acked) >= ACK_FLUSH_COUNT:
             self._ack_wakeup.set()
+
+    def _not_taken(self, count: int) -> None:
+        """The broker had no subscriber for ``count`` fixes: they stay in the outbox."""
+        self.untaken += count
+        if not self._untaken.is_set():
+            log.warning(
+                "broker: no subscriber took %d fix(es) (has the broker lost the collector's session?); "
+                "they stay in the outbox and go again after a pause", count,
+            )  # fmt: skip
+            self._untaken.set()
 
     async def flush_acks(self) -> None:
         """Delete acknowledged fixes from the outbox now (one transaction)."""
@@ -200,40 +242,63 @@ class Publisher:
             floor = self.outbox.last_seq + 1
             self._ready = True
         self._on_change()
-        drain = asyncio.create_task(self._drain(connection, floor))
+        deliver = asyncio.create_task(self._deliver(connection, floor))
         stop_wait = asyncio.create_task(stopping.wait())
         try:
-            await asyncio.wait((connection.closed, stop_wait, drain), return_when=asyncio.FIRST_COMPLETED)
-            if drain.done() and not drain.cancelled():
-                error = drain.exception()
-                if error is not None:  # an unreadable outbox row, say: live fixes keep going out
-                    log.error("backlog drain failed: %s", error)
-                # Backlog sent (or given up): now only live fixes until the session ends.
+            await asyncio.wait((connection.closed, stop_wait, deliver), return_when=asyncio.FIRST_COMPLETED)
+            if deliver.done() and not deliver.cancelled() and (error := deliver.exception()) is not None:
+                # An unreadable outbox row, say: live fixes keep going out until the session ends.
+                log.error("backlog drain failed: %s", error)
                 await asyncio.wait((connection.closed, stop_wait), return_when=asyncio.FIRST_COMPLETED)
         finally:
-            drain.cancel()
+            deliver.cancel()
             stop_wait.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):  # its error is logged above
-                await drain
+                await deliver
         if connection.closed.done():
             return connection.closed.result()
         return ConnectionLostError("stopping")
 
-    async def _drain(self, connection: MqttConnection, floor: int) -> None:
-        """Send every fix with seq < floor on ``track``, oldest first."""
+    async def _deliver(self, connection: MqttConnection, floor: int) -> None:
+        """The backlog below ``floor``, then, whenever the broker says no subscriber
+        took a fix, everything still in the outbox again after a growing pause."""
+        backoff = Backoff(self.settings.backoff_initial_s, self.settings.backoff_max_s)
+        self._untaken.clear()
+        while not connection.closed.done():
+            complete = await self._drain(connection, floor)
+            if complete and not self._untaken.is_set():
+                backoff.reset()
+                if not await _until(self._untaken.wait(), connection.closed):
+                    return
+            delay = backoff.next_delay()
+            log.info("sending the fixes no subscriber took again in %.1f s", delay)
+            if not await _until(asyncio.sleep(delay), connection.closed):
+                return
+            self._untaken.clear()
+            await self.flush_acks()  # what was taken meanwhile is not sent again
+            floor = (self._latest[0] if self._latest is not None else self.outbox.last_seq) + 1
+
+    async def _drain(self, connection: MqttConnection, floor: int) -> bool:
+        """Send every fix with seq < floor on ``track``, oldest first, but those on
+        their way on ``pos``; False if a PUBACK said no subscriber took one (the
+        rest is not sent: the next try starts again from the oldest)."""
         window = asyncio.Semaphore(self.settings.max_inflight)
         cursor = 0
-        while not connection.closed.done():
+        while not connection.closed.done() and not self._untaken.is_set():
             rows = [(s, f) for s, f in await self.outbox.after(cursor, self.batch_size) if s < floor]
             if not rows:
                 break
             cursor = rows[-1][0]
+            rows = [(s, f) for s, f in rows if s not in self._live_inflight]
+            if not rows:
+                continue
             payload = encode_track(self.unit, [WireFix(self.unit, s, f) for s, f in rows])
             await window.acquire()
-            if connection.closed.done():
+            if connection.closed.done() or self._untaken.is_set():
+                window.release()
                 break
             seqs = [s for s, _f in rows]
-            future = connection.publish(self._track_topic, payload, qos=1)
+            future = connection.publish(self._track_topic, payload, qos=1, require_subscriber=True)
 
             def done(f: asyncio.Future[None], seqs: list[int] = seqs) -> None:
                 window.release()
@@ -243,9 +308,11 @@ class Publisher:
         # Wait for the last PUBACKs, so "drained" means acknowledged.
         for _ in range(self.settings.max_inflight):
             await window.acquire()
-        if self.outbox.count and not connection.closed.done():
+        complete = not connection.closed.done() and not self._untaken.is_set()
+        if complete and self.outbox.count:
             log.info("backlog drained")
         self._on_change()
+        return complete
 
     def publish_extra(self, topic: str, payload: bytes, *, qos: int = 0, retain: bool = True) -> None:
         """Diagnostics and the like: best effort, only while connected."""

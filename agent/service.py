@@ -75,6 +75,7 @@ def build_diag(
     sent: int,
     gps_reconnects: int,
     mqtt_sessions: int,
+    untaken: int = 0,
 ) -> dict[str, Any]:
     """The ``diag`` message's fields (docs/wire.md lists them). Pure."""
     fix_kind = "none"
@@ -94,6 +95,7 @@ def build_diag(
         "dropped": dropped,
         "seq": last_seq,
         "sent": sent,
+        "untaken": untaken,
         "decoded": decoder.get("sentences", 0),
         "rejected": decoder.get("checksum_rejected", 0) + decoder.get("malformed", 0),
         "fixes": counters.fixes,
@@ -238,6 +240,7 @@ class AgentService:
             dropped=self.outbox.dropped,
             last_seq=self.outbox.last_seq,
             sent=self.publisher.sent,
+            untaken=self.publisher.untaken,
             gps_reconnects=self.source.reconnects if self.source else 0,
             mqtt_sessions=self.publisher.sessions,
         )

@@ -45,19 +45,21 @@ UNIT, FLEET = "PC-101", "bench"
 
 
 class LiveWatch:
-    """A subscriber that notes when each live fix (by seq) arrives on pos."""
+    """The collector's place: a subscriber to the unit's topics (the agent deletes a fix only
+    once a subscriber took it), noting when each live fix (by seq) arrives on pos."""
 
     def __init__(self, broker: Broker) -> None:
         self.arrived: dict[int, float] = {}
         self.client = paho.Client(CallbackAPIVersion.VERSION2, client_id="bench-watch")
         self.client.on_message = self._on_message
         self.client.connect(broker.host, broker.port)
-        self.client.subscribe(Topics(FLEET).pos(UNIT), qos=1)
+        self.client.subscribe(f"{Topics(FLEET).root}/units/{UNIT}/+", qos=1)
         self.client.loop_start()
         time.sleep(0.3)
 
     def _on_message(self, _c: object, _u: object, message: paho.MQTTMessage) -> None:
-        self.arrived.setdefault(decode_fix(message.payload).seq, time.monotonic())
+        if message.topic.endswith("/pos"):
+            self.arrived.setdefault(decode_fix(message.payload).seq, time.monotonic())
 
     def close(self) -> None:
         self.client.loop_stop()
@@ -242,7 +244,6 @@ def main() -> None:
                       f"p99 {p99(delays) * 1000:6.1f} ms  ({len(delays)} fixes; target p99 < 1 s)")  # fmt: skip
 
             asyncio.run(outbox_figures())
-            watch.close()
             bare = bare_python_rss()
             for every_fix, policy in ((False, "default [report] policy"), (True, "every fix reported")):
                 agent_folder = folder / f"agent-{every_fix}"
@@ -251,6 +252,7 @@ def main() -> None:
                 print(f"agent decoding 10 Hz, {policy}, {args.agent_seconds:g} s at steady state:")
                 print(f"  RSS {rss:.1f} MB (target < 40 MB; a bare Python interpreter: {bare:.1f} MB)")
                 print(f"  CPU {cpu:.2f}% of one core (target < 2%); {waiting} fixes left in the outbox at exit")
+            watch.close()
         finally:
             broker.stop()
 

@@ -14,7 +14,9 @@ import asyncio
 import dataclasses
 import datetime as dt
 import json
+import os
 import re
+import secrets
 import sys
 import time
 from collections.abc import Coroutine, Sequence
@@ -97,13 +99,15 @@ def _time_option(_ctx: click.Context, param: click.Parameter, value: str | None)
 def run(config_path: Path, log_level: str) -> None:
     """Run the collector until SIGTERM: ingest, store, compute and publish ETAs."""
     from collector.service import run as run_service
+    from common.mqtt import check_secrets
 
     config = _load(config_path)
-    if config.public.enabled and config.public.secret_file is not None:
-        try:
-            read_secret(config.public.secret_file)  # a missing secret is a mistake to report now, not in the log
-        except ConfigError as exc:
-            raise UsageMistake(str(exc)) from None
+    try:  # a missing or loose secret is a mistake to report now, not in the log
+        check_secrets(config.mqtt)
+        if config.public.enabled and config.public.secret_file is not None:
+            read_secret(config.public.secret_file)
+    except ConfigError as exc:
+        raise UsageMistake(str(exc)) from None
     sys.exit(run_service(config, log_level=log_level.upper()))
 
 
@@ -135,7 +139,10 @@ def check(config_path: Path) -> None:
 def export(
     config_path: Path, since: float | None, until: float | None, units: Sequence[str], fmt: str, output: Path | None
 ) -> None:
-    """Export the position history, in fix-time order (GPX: one track per unit)."""
+    """Export the position history, in fix-time order (GPX: one track per unit).
+
+    A file written with --output is readable by its owner only (mode 0600).
+    """
     from collector.commands import export as export_fixes
 
     config = _load(config_path)
@@ -145,7 +152,11 @@ def export(
         count = _run(export_fixes(config, sys.stdout, ExportFormat(fmt), since=since, until=until, units=units))
     else:
         try:
-            with output.open("w", encoding="utf-8") as out:
+            # The whole position history: the owner's alone, whatever the umask
+            # (and an existing file is made private too before it is written).
+            fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            os.fchmod(fd, 0o600)
+            with open(fd, "w", encoding="utf-8") as out:
                 count = _run(export_fixes(config, out, ExportFormat(fmt), since=since, until=until, units=units))
         except OSError as exc:
             raise UsageMistake(f"{output}: {exc.strerror or exc}") from None
@@ -166,7 +177,9 @@ def incident() -> None:
 @click.option("--priority", type=click.IntRange(1, 4), required=True, help="1 (emergency) to 4 (routine).")
 @click.option("--lat", type=click.FloatRange(-90, 90), required=True)
 @click.option("--lon", type=click.FloatRange(-180, 180), required=True)
-@click.option("--id", "incident_id", help="Incident id (default: INC-<UTC date and time>).")
+@click.option("--id", "incident_id",
+              help="Incident id, e.g. the CAD's (default: INC-<UTC date>-<time>-<8 random hex digits>). "
+                   "Refused if an incident with this id is open with different details.")  # fmt: skip
 @click.option("--unit", "units", multiple=True, help="A unit assigned from the start (repeatable).")
 def incident_open(
     config_path: Path,
@@ -178,17 +191,20 @@ def incident_open(
     units: Sequence[str],
 ) -> None:
     """Open an incident; prints its id."""
-    from collector.commands import publish_incident
+    from collector.commands import open_incident
 
     config = _load(config_path)
     now = dt.datetime.now(dt.UTC)
-    incident_id = _id("incident", incident_id or f"INC-{now:%Y%m%d-%H%M%S}")
+    # 32 random bits: two incidents opened in the same second (two operators, a
+    # script) get different ids, where the time alone gave both the same one.
+    incident_id = _id("incident", incident_id or f"INC-{now:%Y%m%d-%H%M%S}-{secrets.token_hex(4)}")
     try:
         value = Incident(incident_id, incident_type, priority, lat, lon, IncidentStatus.OPEN,
                          now.replace(microsecond=now.microsecond // 1000 * 1000), tuple(units))  # fmt: skip
     except WireError as exc:
         raise UsageMistake(str(exc)) from None
-    _run(publish_incident(config, value))
+    if not _run(open_incident(config, value)):
+        click.echo(f"{incident_id} is already open with these details: nothing changed", err=True)
     click.echo(incident_id)
 
 
@@ -295,6 +311,7 @@ def units(config_path: Path, as_json: bool) -> None:
             "seq": v.seq,
             "missing": v.missing,
             "gaps": v.gap_ranges,
+            "seq_jumps": v.seq_jumps,
         }
         click.echo(json.dumps(obj))
 
@@ -324,6 +341,72 @@ def calibrate_command(config_path: Path, since: float | None, priority: int) -> 
     found = _run(calibrate_from_store(config, priority=priority, since=since))
     for line in found.lines(priority):
         click.echo(line)
+
+
+@main.group("dead-letters", invoke_without_command=True)
+@config_option
+@click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True, help="Show at most this many.")
+@click.pass_context
+def dead_letters(ctx: click.Context, config_path: Path, limit: int) -> None:
+    """Messages the collector could not apply (an internal error), kept instead of lost.
+
+    \b
+    dead-letters              list them, oldest first
+    dead-letters show ID      one in full, payload included
+    dead-letters replay ID... the running collector applies them again (--all: every one)
+    dead-letters drop ID...   delete them for good (--all: every one)
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from collector.commands import dead_letters as list_letters
+    from collector.deadletters import format_dead_letters
+
+    letters, total = _run(list_letters(_load(config_path), limit=limit))
+    click.echo(format_dead_letters(letters, total), nl=False)
+
+
+@dead_letters.command("show")
+@config_option
+@click.argument("letter_id", metavar="ID", type=int)
+def dead_letters_show(config_path: Path, letter_id: int) -> None:
+    """Show dead letter ID: topic, when, error, payload."""
+    from collector.commands import dead_letter
+    from collector.deadletters import format_dead_letter
+
+    click.echo(format_dead_letter(_run(dead_letter(_load(config_path), letter_id))), nl=False)
+
+
+def _letter_ids(ids: Sequence[int], every: bool) -> list[int] | None:
+    if every == bool(ids):
+        raise UsageMistake("name the dead letters (their IDs) or pass --all")
+    return None if every else list(ids)
+
+
+@dead_letters.command("replay")
+@config_option
+@click.argument("ids", metavar="[ID]...", nargs=-1, type=int)
+@click.option("--all", "every", is_flag=True, help="Every dead letter.")
+def dead_letters_replay(config_path: Path, ids: Sequence[int], every: bool) -> None:
+    """Have the running collector apply dead letters again (within 10 s).
+
+    One that fails again stays, with the new error and one more attempt.
+    """
+    from collector.commands import change_dead_letters
+
+    count = _run(change_dead_letters(_load(config_path), _letter_ids(ids, every), drop=False))
+    click.echo(f"{count} dead letter(s) to be applied again by the running collector")
+
+
+@dead_letters.command("drop")
+@config_option
+@click.argument("ids", metavar="[ID]...", nargs=-1, type=int)
+@click.option("--all", "every", is_flag=True, help="Every dead letter.")
+def dead_letters_drop(config_path: Path, ids: Sequence[int], every: bool) -> None:
+    """Delete dead letters for good."""
+    from collector.commands import change_dead_letters
+
+    count = _run(change_dead_letters(_load(config_path), _letter_ids(ids, every), drop=True))
+    click.echo(f"{count} dead letter(s) deleted")
 
 
 main.add_command(public)

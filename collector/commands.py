@@ -13,25 +13,26 @@ import asyncio
 import contextlib
 import dataclasses
 import os
+import random
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import TextIO, TypeVar
 
 from collector.calibrate import Calibration, DriveSamples, Track, calibrate, cut_at_arrival, drive_samples, evaluate
 from collector.config import CollectorConfig
+from collector.deadletters import DeadLetter
 from collector.eta import EtaEngine, TravelModel
 from collector.export import ExportFormat, formatter
 from collector.fleet import FleetState
-from collector.incidents import IncidentBook
+from collector.incidents import IncidentBook, conflicts, same_call
 from collector.router import OsrmRouter, route_all
-from collector.session import subscriptions
 from collector.store import Store, StoreError
 from common.checkreport import CheckResult, broker_failure, format_report
 from common.errors import ActiveCallsError
-from common.mqtt import MqttConnection, MqttError, MqttSettings
+from common.mqtt import ConnectionLostError, MqttConnection, MqttError, MqttSettings, tls_context
 from common.tomlconfig import ConfigError
 from common.wire import (
     DutyStatus,
@@ -49,30 +50,60 @@ __all__ = [
     "CheckResult",
     "State",
     "calibrate_from_store",
+    "change_dead_letters",
+    "dead_letter",
+    "dead_letters",
     "export",
     "fetch_incident",
     "load_state",
+    "open_incident",
     "publish_incident",
+    "retained_incident",
     "publish_status",
     "reports",
     "run_checks",
 ]
 
 
+T = TypeVar("T")
+
+
 class CommandError(ActiveCallsError):
     """A command could not do its work (broker down, no database, nothing found); one line."""
 
 
-def _cli_settings(config: CollectorConfig) -> MqttSettings:
-    # Never the collector's own client id: that would take over its persistent session.
-    client_id = f"{config.mqtt.client_id}-cli-{os.getpid()}"
-    timeout = min(config.mqtt.connect_timeout_s, 5.0)
-    return dataclasses.replace(config.mqtt, client_id=client_id, connect_timeout_s=timeout)
+def cli_settings(config: CollectorConfig) -> MqttSettings:
+    """The command line's login: its own identity ([cli]), never the service's session.
+
+    With the service on a client certificate, the command line must have its
+    own ([cli] cert_file, key_file): a broker that makes the CN the client id
+    would otherwise hand the command the running collector's session (and a
+    clean start would discard the positions queued for it).
+    """
+    service, cli = config.mqtt, config.cli
+    if service.cert_file is not None and cli.cert_file is None:
+        raise CommandError(
+            f"{config.path}: [cli] cert_file and key_file are not set: the command line needs its own "
+            "certificate (CN collector-cli; deploy/pki/make-lab-pki makes one for a lab), because the "
+            "collector's own would take over the running collector's session"
+        )
+    timeout = min(service.connect_timeout_s, 5.0)
+    return dataclasses.replace(
+        service,
+        # A broker that does not take the client id from the certificate or login
+        # uses this one: still never the service's.
+        client_id=f"{service.client_id}-cli-{os.getpid()}",
+        connect_timeout_s=timeout,
+        cert_file=cli.cert_file or service.cert_file,
+        key_file=cli.key_file or service.key_file,
+        username=cli.username or service.username,
+        password_file=cli.password_file if cli.username else service.password_file,
+    )
 
 
 @contextlib.asynccontextmanager
 async def _session(config: CollectorConfig, **kwargs: object) -> AsyncIterator[MqttConnection]:
-    connection = MqttConnection(_cli_settings(config), **kwargs)  # type: ignore[arg-type]
+    connection = MqttConnection(cli_settings(config), **kwargs)  # type: ignore[arg-type]
     try:
         await connection.connect()
     except (MqttError, ConfigError) as exc:
@@ -83,43 +114,113 @@ async def _session(config: CollectorConfig, **kwargs: object) -> AsyncIterator[M
         await connection.disconnect()
 
 
-async def _publish(config: CollectorConfig, topic: str, payload: bytes) -> None:
-    async with _session(config) as connection:
+async def _taking_turns(attempt: Callable[[], Awaitable[T]]) -> T:
+    """Run ``attempt`` again when its session was lost midway. Every command logs
+    in with the one command-line identity, and the broker keeps one session per
+    client id: two commands at once take the session from each other ("Session
+    taken over"), so each retries after a short random pause. What they do
+    (publish a retained message, read one) can be done twice."""
+    for pause in (0.1, 0.3, 0.6):
         try:
-            await asyncio.wait_for(connection.publish(topic, payload, qos=1, retain=True), 5.0)
-        except (MqttError, TimeoutError) as exc:
-            raise CommandError(f"publish to {topic} failed: {exc or 'no acknowledgement within 5 s'}") from None
+            return await attempt()
+        except _SessionLost:
+            await asyncio.sleep(pause + random.uniform(0, pause))
+    return await attempt()
+
+
+class _SessionLost(Exception):
+    """The session ended under a command (another command took it)."""
+
+
+async def _publish(config: CollectorConfig, topic: str, payload: bytes) -> None:
+    async def attempt() -> None:
+        async with _session(config) as connection:
+            try:
+                await asyncio.wait_for(connection.publish(topic, payload, qos=1, retain=True), 5.0)
+            except ConnectionLostError:
+                raise _SessionLost from None
+            except (MqttError, TimeoutError) as exc:
+                raise CommandError(f"publish to {topic} failed: {exc or 'no acknowledgement within 5 s'}") from None
+
+    try:
+        await _taking_turns(attempt)
+    except _SessionLost:
+        raise CommandError(f"publish to {topic} failed: the session kept being taken over") from None
 
 
 async def publish_incident(config: CollectorConfig, incident: Incident) -> None:
     await _publish(config, Topics(config.fleet).incident(incident.id), encode_incident(incident))
 
 
+async def open_incident(config: CollectorConfig, incident: Incident) -> bool:
+    """Publish a new incident unless its id is already open on the broker.
+
+    The same call again (a resend: everything but ``opened`` equal) is left as
+    it is (False); another call under an open incident's id is refused with a
+    CommandError, as the collector would refuse it: ids are not reused while open.
+    """
+    current = await retained_incident(config, incident.id)
+    if current is not None and conflicts(current, incident):
+        if same_call(current, incident):
+            return False
+        raise CommandError(
+            f"incident {incident.id} is already open ({current.type}, priority {current.priority}, opened "
+            f"{current.opened:%Y-%m-%d %H:%M:%SZ}): close it first, or open this one under another id "
+            "(without --id one is made that cannot collide)"
+        )
+    await publish_incident(config, incident)
+    return True
+
+
 async def publish_status(config: CollectorConfig, unit: str, status: DutyStatus) -> None:
     await _publish(config, Topics(config.fleet).status(unit), encode_status(status))
 
 
-async def fetch_incident(config: CollectorConfig, incident_id: str, *, wait_s: float = 1.5) -> Incident:
-    """The incident as its retained topic on the broker says (the current version)."""
+async def retained_incident(config: CollectorConfig, incident_id: str) -> Incident | None:
+    """The incident as its retained topic on the broker says (None: no such topic).
+
+    No guessing how long to wait for a retained message that may not exist:
+    the broker answers subscriptions in order and sends a topic's retained
+    message right after its SUBACK, so once a second SUBACK for the same topic
+    is in, the first one's retained message, if there was one, is too.
+    """
     topic = Topics(config.fleet).incident(incident_id)
-    found: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+    found: list[bytes] = []
 
     def on_message(received_topic: str, payload: bytes) -> None:
-        if received_topic == topic and not found.done():
-            found.set_result(payload)
+        if received_topic == topic:
+            found.append(payload)
 
-    async with _session(config, on_message=on_message) as connection:
-        try:
-            await connection.subscribe(topic, 1)
-            payload = await asyncio.wait_for(found, wait_s)
-        except (MqttError, TimeoutError):
-            payload = b""
-    if not payload:
-        raise CommandError(f"incident {incident_id} is not on the broker ({topic} has no retained message)")
+    async def attempt() -> None:
+        found.clear()
+        async with _session(config, on_message=on_message) as connection:
+            try:
+                await connection.subscribe(topic, 1)
+                await connection.subscribe(topic, 1)
+            except ConnectionLostError:
+                raise _SessionLost from None
+            except MqttError as exc:
+                raise CommandError(f"cannot read {topic} on the broker: {exc}") from None
+
     try:
-        return decode_incident(payload, incident_id=incident_id)
+        await _taking_turns(attempt)
+    except _SessionLost:
+        raise CommandError(f"cannot read {topic} on the broker: the session kept being taken over") from None
+    if not found or not found[0]:
+        return None
+    try:
+        return decode_incident(found[0], incident_id=incident_id)
     except WireError as exc:
         raise CommandError(f"incident {incident_id} on the broker is not valid: {exc}") from None
+
+
+async def fetch_incident(config: CollectorConfig, incident_id: str) -> Incident:
+    """The incident as its retained topic on the broker says; CommandError if there is none."""
+    incident = await retained_incident(config, incident_id)
+    if incident is None:
+        topic = Topics(config.fleet).incident(incident_id)
+        raise CommandError(f"incident {incident_id} is not on the broker ({topic} has no retained message)")
+    return incident
 
 
 # -- reading the database -----------------------------------------------------------
@@ -196,6 +297,43 @@ async def export(
     finally:
         await store.close()
     return count
+
+
+# -- dead letters -------------------------------------------------------------------------
+
+
+async def dead_letters(config: CollectorConfig, *, limit: int) -> tuple[list[DeadLetter], int]:
+    store = await _open_store(config)
+    try:
+        return await store.dead_letters(limit=limit), await store.count_dead_letters()
+    finally:
+        await store.close()
+
+
+async def dead_letter(config: CollectorConfig, letter_id: int) -> DeadLetter:
+    store = await _open_store(config)
+    try:
+        found = await store.dead_letters(letter_id=letter_id)
+    finally:
+        await store.close()
+    if not found:
+        raise CommandError(f"no dead letter {letter_id} (activecalls-collector dead-letters lists them)")
+    return found[0]
+
+
+async def change_dead_letters(config: CollectorConfig, ids: Sequence[int] | None, *, drop: bool) -> int:
+    """Ask for replay (or drop) of these dead letters (None: all); how many there were."""
+    store = await _open_store(config)
+    try:
+        if drop:
+            changed = await store.drop_dead_letters(ids)
+        else:
+            changed = await store.mark_dead_letters(ids, replay=True)
+    finally:
+        await store.close()
+    if ids is not None and changed < len(set(ids)):
+        raise CommandError(f"only {changed} of the {len(set(ids))} dead letters named exist")
+    return changed
 
 
 # -- calibration from the history -------------------------------------------------------
@@ -295,31 +433,59 @@ async def _check_database(path: Path) -> CheckResult:
 
 
 async def _check_broker(config: CollectorConfig) -> CheckResult:
-    filters = subscriptions(Topics(config.fleet), config.ingest.shared_group)
+    """Log in as the command line (never as the service: on the rendered broker
+    that would take over the running collector's session) and read incidents."""
+    topic_filter = Topics(config.fleet).incidents_filter
     try:
-        connection = MqttConnection(_cli_settings(config))
+        settings = cli_settings(config)
+        connection = MqttConnection(settings)
         await connection.connect()
+    except CommandError as exc:
+        hint = "add a [cli] section to the config (deploy/collector.example.toml)"
+        return CheckResult("broker", False, str(exc), hint)
     except (MqttError, ConfigError) as exc:
         return broker_failure(
-            exc, network="the network to the broker", identity="the collector", account="the collector's account"
+            exc, network="the network to the broker", identity="the command line's ([cli])",
+            account="the command line's account (collector-cli)",
         )  # fmt: skip
     try:
-        for topic_filter in filters:
-            await connection.subscribe(topic_filter, 1)
+        await connection.subscribe(topic_filter, 1)
     except MqttError as exc:
         return CheckResult(
             "broker", False, f"{config.mqtt.url}: {exc}",
-            f"the broker's ACL must let the collector's account read ac/v1/{config.fleet}/# "
-            "(deploy/mosquitto/services.acl.in: user collector)",
+            f"the broker's ACL must let the command line read and write ac/v1/{config.fleet}/incidents/+ "
+            "(deploy/mosquitto/services.acl.in: user collector-cli)",
         )  # fmt: skip
     finally:
         await connection.disconnect()
-    return CheckResult("broker", True, f"{config.mqtt.url}: logged in, {len(filters)} subscriptions accepted")
+    who = "its own certificate" if config.cli.cert_file else f"client id {settings.client_id}"
+    return CheckResult("broker", True, f"{config.mqtt.url}: the command line logged in ({who}), incidents readable")
+
+
+def _check_service_identity(config: CollectorConfig) -> CheckResult | None:
+    """The service's own certificate and key, loaded but not used to log in."""
+    if config.mqtt.cert_file is None:
+        return None
+    try:
+        tls_context(config.mqtt)
+    except ConfigError as exc:
+        return CheckResult(
+            "identity", False, str(exc),
+            "[mqtt] cert_file and key_file: the collector's certificate (CN collector) and its key, "
+            "readable by the service's user only (install -m 0640 -g activecalls)",
+        )  # fmt: skip
+    return CheckResult(
+        "identity", True,
+        f"{config.mqtt.cert_file}: certificate and key load and match (not logged in with: that would "
+        "take over the running collector's session)",
+    )  # fmt: skip
 
 
 async def run_checks(config: CollectorConfig) -> list[CheckResult]:
+    identity = _check_service_identity(config)
     return [
         CheckResult("config", True, f"{config.path} read, every key valid"),
+        *([identity] if identity is not None else []),
         await _check_broker(config),
         await _check_database(config.store.path),
     ]

@@ -23,10 +23,11 @@ from collector.public.settings import PublicSettings, public_settings
 from common.mqtt import MqttSettings, mqtt_settings
 from common.paths import state_file
 from common.tomlconfig import ConfigError, Table, load_toml
-from common.wire import WireError, validate_id
+from common.wire import MAX_FIX_AGE_S, MAX_FIX_AHEAD_S, FixTimeBounds, WireError, validate_id
 
 __all__ = [
     "DEFAULT_CONFIG_PATH",
+    "CliSettings",
     "CollectorConfig",
     "ConfigError",
     "EtaSettings",
@@ -54,6 +55,22 @@ class IngestSettings:
     shared_group: str | None = None
     # Unacknowledged messages the broker may send at once (acks wait for the database commit).
     receive_maximum: int = 2000
+    # A fix dated further ahead of its receipt, or further back, is refused (docs/wire.md).
+    fix_time: FixTimeBounds = field(default_factory=FixTimeBounds)
+
+
+@dataclass(frozen=True, slots=True)
+class CliSettings:
+    """How ``activecalls-collector``'s commands log in to the broker: never as
+    the service. On a broker that makes a certificate's CN the client id (the
+    rendered one), the service's certificate would take over the running
+    collector's session, so with mTLS the command line has its own
+    (``collector-cli``); with a username and password it may have its own too."""
+
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    username: str | None = None
+    password_file: Path | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +109,7 @@ class CollectorConfig:
     eta: EtaSettings = field(default_factory=EtaSettings)
     router: RouterSettings = field(default_factory=RouterSettings)
     public: PublicSettings = field(default_factory=PublicSettings)  # off unless [public] is there
+    cli: CliSettings = field(default_factory=CliSettings)
     path: Path | None = None
 
 
@@ -103,9 +121,26 @@ def _ingest(t: Table) -> IngestSettings:
         session_expiry_s=t.get_int("session_expiry_s", 7 * 24 * 3600, low=60, high=2**32 - 1),
         shared_group=group,
         receive_maximum=t.get_int("receive_maximum", 2000, low=1, high=65535),
+        fix_time=FixTimeBounds(
+            ahead_s=t.get_float("max_fix_ahead_s", MAX_FIX_AHEAD_S, low=0.0, high=86400.0),
+            max_age_s=t.get_float("max_fix_age_days", MAX_FIX_AGE_S / 86400, low=0.0, low_exclusive=True) * 86400,
+        ),
     )
     t.check_unknown()
     return settings
+
+
+def _cli(t: Table, mqtt: MqttSettings) -> CliSettings:
+    cert_file, key_file = t.get_path("cert_file", None), t.get_path("key_file", None)
+    if (cert_file is None) != (key_file is None):
+        raise t.error("cert_file" if key_file is not None else "key_file", "cert_file and key_file go together")
+    if cert_file is not None and not mqtt.tls:
+        raise t.error("cert_file", "needs [mqtt] tls (the service's connection) on")
+    username, password_file = t.get_str("username", None), t.get_path("password_file", None)
+    if password_file is not None and username is None:
+        raise t.error("password_file", "needs a username too")
+    t.check_unknown()
+    return CliSettings(cert_file, key_file, username, password_file)
 
 
 def _store(t: Table) -> StoreSettings:
@@ -186,8 +221,9 @@ def config_from_table(root: Table) -> CollectorConfig:
     eta = _eta(root.get_table("eta"))
     router = _router(root.get_table("router"))
     public = public_settings(root.get_table("public") if "public" in root else None)
+    cli = _cli(root.get_table("cli"), mqtt)
     root.check_unknown()
-    return CollectorConfig(fleet, mqtt, ingest, store, staleness, eta, router, public, root.path)
+    return CollectorConfig(fleet, mqtt, ingest, store, staleness, eta, router, public, cli, root.path)
 
 
 def load_config(path: Path) -> CollectorConfig:

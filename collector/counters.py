@@ -18,3 +18,7 @@ class ServiceCounters:
     eta_published: int = 0
     publish_errors: int = 0
     sessions: int = 0
+    dead_letters: int = 0  # messages parked because applying them failed (collector.deadletters)
+    replayed: int = 0  # dead letters applied again
+    seq_jumps: int = 0  # fixes whose seq jumped more than MAX_SEQ_JUMP
+    duplicate_incidents: int = 0  # an open incident's id given to another incident: refused

@@ -25,7 +25,7 @@ import numpy as np
 import numpy.typing as npt
 
 from common.fix import Fix
-from common.wire import DutyStatus, UnitState, WireFix
+from common.wire import MAX_SEQ_JUMP, DutyStatus, UnitState, WireFix
 
 __all__ = [
     "FixesOutcome",
@@ -89,7 +89,7 @@ class StalenessPolicy:
 
 
 class SeqTracker:
-    """The ``seq`` numbers seen from one unit: duplicates and gaps.
+    """The ``seq`` numbers seen from one unit: duplicates, gaps and jumps.
 
     Tracks the span [low, high] seen and the missing ranges inside it. A
     backlog arriving after the live position (the agent sends the newest fix
@@ -98,25 +98,60 @@ class SeqTracker:
     after which seqs below ``floor`` are passed on as new: the store's unique
     key on (unit, seq) is the final judge of duplicates, this only saves work
     and counts.
+
+    A seq more than ``max_jump`` beyond either end of the span is not a gap of
+    missing fixes (2**63 - 1 would make ten million of them, and every later
+    fix a "duplicate"): it is a jump, counted in ``jumps`` and passed on as
+    new without touching the span. If the next seq goes on from it (a unit
+    that really started counting again, e.g. with a new outbox), the count
+    starts again there: the old span's missing fixes stay counted in
+    ``forgotten``.
     """
 
-    __slots__ = ("_max", "_missing", "floor", "forgotten", "high", "low", "missing_count")
+    __slots__ = ("_jumped_to", "_max", "_missing", "floor", "forgotten", "high", "jumps", "low", "max_jump",
+                 "missing_count")  # fmt: skip
 
-    def __init__(self, max_ranges: int = 256) -> None:
+    def __init__(self, max_ranges: int = 256, max_jump: int = MAX_SEQ_JUMP) -> None:
         self.low: int | None = None
         self.high: int | None = None
         self._missing: list[tuple[int, int]] = []  # sorted, disjoint, inclusive
         self.missing_count = 0
         self.floor = 0
         self.forgotten = 0
+        self.jumps = 0
+        self.max_jump = max_jump
+        self._jumped_to: int | None = None
         self._max = max_ranges
 
     @classmethod
-    def restore(cls, low: int, high: int, gaps: Iterable[tuple[int, int]], max_ranges: int = 256) -> SeqTracker:
-        tracker = cls(max_ranges)
+    def restore(
+        cls,
+        low: int,
+        high: int,
+        gaps: Iterable[tuple[int, int]],
+        max_ranges: int = 256,
+        *,
+        around: int | None = None,
+        max_jump: int = MAX_SEQ_JUMP,
+    ) -> SeqTracker:
+        """The tracker of a span the store saw, with its gaps. A gap wider than
+        ``max_jump`` was a jump, not missing fixes: only the part of the span
+        holding ``around`` (the newest fix's seq; default the top) is kept."""
+        tracker = cls(max_ranges, max_jump)
+        ordered = sorted(gaps)
+        where = high if around is None else around
+        for first, last in ordered:
+            if last - first + 1 > max_jump:
+                tracker.jumps += 1
+                if where > last:
+                    low = last + 1
+                else:
+                    high = first - 1
+                    break
         tracker.low, tracker.high = low, high
-        for first, last in sorted(gaps):
-            tracker._add_gap(first, last)
+        for first, last in ordered:
+            if low <= first and last <= high:
+                tracker._add_gap(first, last)
         return tracker
 
     @property
@@ -128,6 +163,12 @@ class SeqTracker:
         if self.low is None or self.high is None:
             self.low = self.high = seq
             return True
+        if seq > self.high + self.max_jump or seq < self.low - self.max_jump:
+            if self._jumped_to is None or seq != self._jumped_to + 1:
+                self.jumps += 1
+                self._jumped_to = seq
+                return True
+            self._start_again(self._jumped_to)
         if seq > self.high:
             if seq > self.high + 1:
                 self._add_gap(self.high + 1, seq - 1)
@@ -149,6 +190,15 @@ class SeqTracker:
         self.missing_count -= 1
         self._trim()
         return True
+
+    def _start_again(self, seq: int) -> None:
+        """The unit counts from ``seq`` now: a new span, the old one's gaps forgotten."""
+        self.forgotten += self.missing_count
+        self.missing_count = 0
+        self._missing.clear()
+        self.low = self.high = seq
+        self.floor = 0
+        self._jumped_to = None
 
     def _add_gap(self, first: int, last: int, *, front: bool = False) -> None:
         if front:
@@ -172,6 +222,7 @@ class FixesOutcome:
     new: tuple[WireFix, ...]  # not seen before, in arrival order: hand these to the store
     duplicates: int
     moved: bool  # the unit's newest position changed
+    seq_jumps: tuple[int, ...] = ()  # seqs that jumped more than MAX_SEQ_JUMP (see SeqTracker)
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,6 +246,7 @@ class UnitView:
     duplicates: int
     missing: int  # seqs never received (within the tracked span)
     gap_ranges: tuple[tuple[int, int], ...]
+    seq_jumps: int = 0  # times its seq jumped more than MAX_SEQ_JUMP (a reset, or a forged seq)
 
 
 @dataclass(frozen=True, slots=True)
@@ -311,10 +363,14 @@ class FleetState:
         new: list[WireFix] = []
         duplicates = 0
         moved = False
+        jumps: list[int] = []
         for wire_fix in fixes:
+            jumps_before = record.seq.jumps
             if not record.seq.add(wire_fix.seq):
                 duplicates += 1
                 continue
+            if record.seq.jumps != jumps_before:
+                jumps.append(wire_fix.seq)
             new.append(wire_fix)
             epoch = wire_fix.fix.time.timestamp()
             if epoch > record.latest_epoch:
@@ -326,7 +382,7 @@ class FleetState:
         record.duplicates += duplicates
         if moved and record.latest is not None:
             self._put_position(unit, record)
-        return FixesOutcome(tuple(new), duplicates, moved)
+        return FixesOutcome(tuple(new), duplicates, moved, tuple(jumps))
 
     def apply_state(self, unit: str, state: UnitState, received: float) -> bool:
         """Connectivity from the retained ``state`` topic; True if it changed."""
@@ -359,7 +415,8 @@ class FleetState:
         """Reload what the store kept, after a restart, before live messages."""
         record = self._unit(unit)
         if seq_span is not None:
-            record.seq = SeqTracker.restore(seq_span[0], seq_span[1], gaps)
+            around = None if latest is None else latest.seq
+            record.seq = SeqTracker.restore(seq_span[0], seq_span[1], gaps, around=around)
         record.intervals.extend(recent_intervals)
         if latest is not None:
             record.latest, record.latest_epoch = latest, latest.fix.time.timestamp()
@@ -403,6 +460,7 @@ class FleetState:
             duplicates=record.duplicates,
             missing=record.seq.missing_count + record.seq.forgotten,
             gap_ranges=record.seq.gaps,
+            seq_jumps=record.seq.jumps,
         )
 
     def views(self, now: float) -> list[UnitView]:

@@ -3,6 +3,11 @@
 Pure. The newest message for an incident replaces what was known of it (MQTT
 keeps per-topic order from one publisher, and the topic is retained, so the
 last one received is the current one); an empty retained message deletes it.
+
+An update keeps the incident's ``opened`` time. A message for an OPEN
+incident with another ``opened`` is a different incident given the same id
+(a CAD counter reset, two sources numbering alike): it is refused
+(:attr:`IncidentChange.CONFLICT`) rather than silently replacing the first.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from dataclasses import dataclass
 
 from common.wire import Incident, IncidentStatus
 
-__all__ = ["IncidentBook", "IncidentChange", "IncidentEntry"]
+__all__ = ["IncidentBook", "IncidentChange", "IncidentEntry", "conflicts", "same_call"]
 
 
 class IncidentChange(enum.StrEnum):
@@ -24,10 +29,22 @@ class IncidentChange(enum.StrEnum):
     REOPENED = "reopened"
     REMOVED = "removed"
     UNCHANGED = "unchanged"
+    CONFLICT = "conflict"  # refused: the id of an open incident, given to another one
 
     @property
     def affects_etas(self) -> bool:
-        return self is not IncidentChange.UNCHANGED
+        return self not in (IncidentChange.UNCHANGED, IncidentChange.CONFLICT)
+
+
+def conflicts(current: Incident | None, incoming: Incident) -> bool:
+    """Whether ``incoming`` is another incident under the id of ``current``, which is open."""
+    return current is not None and current.status is IncidentStatus.OPEN and current.opened != incoming.opened
+
+
+def same_call(a: Incident, b: Incident) -> bool:
+    """The same call whatever its ``opened`` time: what a resend of an opening says."""
+    return (a.id, a.type, a.priority, a.lat, a.lon, a.status, a.units) == (
+        b.id, b.type, b.priority, b.lat, b.lon, b.status, b.units)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +78,8 @@ class IncidentBook:
 
     def apply(self, incident: Incident, received: float) -> IncidentChange:
         old = self._entries.get(incident.id)
+        if conflicts(old.incident if old else None, incident):
+            return IncidentChange.CONFLICT
         closed = incident.status is IncidentStatus.CLOSED
         closed_at = received if closed else None
         if old is not None and closed and old.closed_at is not None:

@@ -5,6 +5,10 @@ every received message to :meth:`Ingest.receive` with the time it arrived and
 acts on the event it gets back. Payloads come from other machines, so nothing
 here raises on bad bytes: a message that breaks the wire contract becomes a
 :class:`Rejected` event and a count under its reason, never an exception.
+
+Fix times are judged against the receipt time (:class:`common.wire.FixTimeBounds`):
+a fix dated too far ahead or too far back is refused, under its own reason,
+and never reaches the fleet state. A ``track`` keeps its fixes in bounds.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from common import wire
-from common.wire import DutyStatus, Incident, TopicKind, Topics, UnitState, WireFix
+from common.wire import DutyStatus, FixTimeBounds, Incident, TopicKind, Topics, UnitState, WireFix
 
 __all__ = [
     "Event",
@@ -41,6 +45,8 @@ class RejectReason(enum.StrEnum):
     VERSION = "version"  # a contract version we do not speak
     OUT_OF_RANGE = "out_of_range"  # well-formed, but a value outside its range
     UNKNOWN_TOPIC = "unknown_topic"  # not a topic of this fleet's contract
+    FUTURE = "future"  # a fix dated further ahead of its receipt than FixTimeBounds allows
+    TOO_OLD = "too_old"  # a fix dated further back than any backlog can be
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,9 +54,10 @@ class FixesReceived:
     """Fixes of one unit from ``pos`` (one) or ``track`` (a backlog, oldest first)."""
 
     unit: str
-    fixes: tuple[WireFix, ...]
+    fixes: tuple[WireFix, ...]  # those within the time bounds
     kind: TopicKind  # POS or TRACK
     received: float
+    refused: tuple[tuple[RejectReason, str], ...] = ()  # fixes of the message out of bounds: why, in a line
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +110,8 @@ Event = FixesReceived | StateReceived | StatusReceived | IncidentReceived | Inci
 
 # Order matters: the most specific wire error first.
 _REASONS: Final = (
+    (wire.FutureFixError, RejectReason.FUTURE),
+    (wire.StaleFixError, RejectReason.TOO_OLD),
     (wire.OversizedPayloadError, RejectReason.OVERSIZED),
     (wire.VersionError, RejectReason.VERSION),
     (wire.OutOfRangeError, RejectReason.OUT_OF_RANGE),
@@ -121,12 +130,18 @@ def _reason(error: wire.WireError) -> RejectReason:
 
 @dataclass(slots=True)
 class IngestStats:
-    """Counters since start: messages and fixes accepted, rejections by reason."""
+    """Counters since start: messages and fixes accepted, rejections by reason.
+
+    ``rejected`` counts messages; ``refused_fixes`` counts fixes refused for
+    their time (FUTURE, TOO_OLD), whether their message was rejected (a
+    ``pos``, a ``track`` with no fix left) or kept the others.
+    """
 
     messages: int = 0
     accepted: Counter[TopicKind] = field(default_factory=Counter)
     fixes: int = 0  # fixes in accepted pos and track messages (before de-duplication)
     rejected: Counter[RejectReason] = field(default_factory=Counter)
+    refused_fixes: Counter[RejectReason] = field(default_factory=Counter)
 
     @property
     def rejected_total(self) -> int:
@@ -138,14 +153,16 @@ class IngestStats:
             "fixes": self.fixes,
             "accepted": {kind.value: n for kind, n in sorted(self.accepted.items())},
             "rejected": {reason.value: self.rejected[reason] for reason in RejectReason},
+            "refused_fixes": {reason.value: n for reason, n in sorted(self.refused_fixes.items())},
         }
 
 
 class Ingest:
     """Turn received messages of one fleet into events, counting rejections."""
 
-    def __init__(self, topics: Topics) -> None:
+    def __init__(self, topics: Topics, bounds: FixTimeBounds | None = None) -> None:
         self.topics = topics
+        self.bounds = bounds or FixTimeBounds()
         self.stats = IngestStats()
 
     def receive(self, topic: str, payload: bytes, received: float) -> Event:
@@ -167,9 +184,9 @@ class Ingest:
         match = self.topics.match(topic)
         kind, ident = match.kind, match.id
         if kind is TopicKind.POS:
-            return FixesReceived(ident, (wire.decode_fix(payload, unit=ident),), kind, received)
+            return self._in_bounds(ident, [wire.decode_fix(payload, unit=ident)], kind, received)
         if kind is TopicKind.TRACK:
-            return FixesReceived(ident, tuple(wire.decode_track(payload, unit=ident)), kind, received)
+            return self._in_bounds(ident, wire.decode_track(payload, unit=ident), kind, received)
         if kind is TopicKind.STATE:
             return StateReceived(ident, wire.decode_state(payload), received)
         if kind is TopicKind.STATUS:
@@ -181,6 +198,17 @@ class Ingest:
                 return IncidentCleared(ident, received)
             return IncidentReceived(wire.decode_incident(payload, incident_id=ident), received)
         return Ignored(topic, kind)  # DIAG, and ETA (our own output)
+
+
+    def _in_bounds(self, unit: str, fixes: list[WireFix], kind: TopicKind, received: float) -> FixesReceived:
+        """The fixes within the time bounds; raise the first refusal if none is."""
+        kept, refused = self.bounds.partition(fixes, received)
+        for _fix, error in refused:
+            self.stats.refused_fixes[_reason(error)] += 1
+        if not kept:
+            raise refused[0][1]
+        why = tuple((_reason(error), str(error)[:_MAX_DETAIL]) for _fix, error in refused)
+        return FixesReceived(unit, tuple(kept), kind, received, why)
 
 
 def _kind_of(event: Event) -> TopicKind:

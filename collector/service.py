@@ -30,15 +30,17 @@ import logging
 import signal
 import sqlite3
 import time
+import traceback
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
 
 from collector.config import CollectorConfig
 from collector.counters import ServiceCounters
+from collector.deadletters import DeadLetter
 from collector.etaloop import TICK_S, EtaPublisher
 from collector.fleet import FleetState
-from collector.incidents import IncidentBook
+from collector.incidents import IncidentBook, IncidentChange
 from collector.ingest import (
     Event,
     FixesReceived,
@@ -55,16 +57,22 @@ from collector.router import OsrmRouter, Router
 from collector.session import BrokerSession
 from collector.store import Store, StoreError
 from collector.writer import StoreWriter
+from common.logsafe import escaped
 from common.mqtt import Delivery, MqttConnection
 from common.sdnotify import Notifier, watchdog_interval
 from common.tomlconfig import ConfigError
-from common.wire import Topics
+from common.wire import MAX_SEQ_JUMP, TopicKind, Topics
 
 __all__ = ["CollectorService", "Periodic", "run"]
 
 log = logging.getLogger("collector")
 
 STATS_EVERY_S = 60.0
+DEAD_LETTER_REPLAY_S = 10.0  # how soon a replay asked for on the command line happens
+
+
+def _one_line(exc: BaseException) -> str:
+    return escaped(f"{type(exc).__name__}: {exc}", 500)
 
 
 @dataclass
@@ -90,7 +98,7 @@ class CollectorService:
         self.notifier = notifier or Notifier()
         self.clock = clock
         self.topics = Topics(config.fleet)
-        self.ingest = Ingest(self.topics)
+        self.ingest = Ingest(self.topics, config.ingest.fix_time)
         self.fleet = FleetState(config.staleness)
         self.incidents = IncidentBook()
         self.counters = ServiceCounters()
@@ -124,6 +132,7 @@ class CollectorService:
         self.periodic: list[Periodic] = [
             Periodic("retention", config.store.prune_every_s, self._prune, first_after_s=5.0),
             Periodic("stats", STATS_EVERY_S, self._log_stats, first_after_s=STATS_EVERY_S),
+            Periodic("dead-letters", DEAD_LETTER_REPLAY_S, self._replay_dead_letters, first_after_s=1.0),
         ]
         self._store: Store | None = None
 
@@ -147,29 +156,61 @@ class CollectorService:
         now = self.clock()
         try:
             self._apply(self.ingest.receive(delivery.topic, delivery.payload, now), now)
-        except Exception:  # a bug here must not stop the ingest; the message is still acked after the batch
-            log.exception("internal error handling a message on %s", delivery.topic[:200])
+        except Exception as exc:  # a bug: park the message rather than lose it or stop the ingest
+            self._park(DeadLetter(delivery.topic, delivery.payload, now, _one_line(exc)), exc)
+        # Acknowledged once the batch holding its effect, or the dead letter, is committed.
         self.writer.hold_ack(connection, delivery.mid, delivery.qos)
 
-    def _apply(self, event: Event, now: float) -> None:
+    def _park(self, letter: DeadLetter, exc: BaseException) -> None:
+        self.counters.dead_letters += 1
+        self.writer.batch.dead_letters.append(letter)
+        if self._reject_log.admit("dead_letter", self.clock()) is not None:
+            # The traceback's frames are our code; the message (which may quote what the
+            # sender wrote) only as the escaped line above them.
+            frames = "".join(traceback.format_tb(exc.__traceback__)).rstrip()
+            log.error(
+                "internal error applying a message on %s, kept as a dead letter "
+                "(activecalls-collector dead-letters lists them): %s\n%s",
+                escaped(letter.topic), letter.error, frames,
+            )  # fmt: skip
+
+    def _apply(self, event: Event, now: float, *, replay: bool = False) -> None:
+        """Apply one ingested event to the state and the next write. ``replay``
+        (a dead letter applied again): write what it carries even where the
+        state says nothing changed, since its first try may have changed the
+        state and failed before the write; the store's keys make it count once."""
         batch = self.writer.batch
         if isinstance(event, FixesReceived):
             outcome = self.fleet.apply_fixes(event.unit, event.fixes, event.received)
-            batch.add_fixes(outcome.new, event.received)
+            batch.add_fixes(event.fixes if replay else outcome.new, event.received)
             self.counters.duplicates += outcome.duplicates
             if outcome.moved:
                 self.eta.fleet_changed()
+            for reason, detail in event.refused:
+                self._log_rejection(reason, f"{TopicKind.TRACK.value} of {event.unit}", detail, now)
+            for seq in outcome.seq_jumps:
+                self.counters.seq_jumps += 1
+                self._log_rejection("seq_jump", f"unit {event.unit}",
+                                    f"seq jumped to {seq}, more than {MAX_SEQ_JUMP} from the span seen: "
+                                    "flagged, not counted as missing", now)  # fmt: skip
         elif isinstance(event, StateReceived):
-            if self.fleet.apply_state(event.unit, event.state, event.received):
+            if self.fleet.apply_state(event.unit, event.state, event.received) or replay:
                 batch.states.append((event.unit, event.state, event.received))
                 self.eta.fleet_changed()
         elif isinstance(event, StatusReceived):
-            if self.fleet.apply_status(event.unit, event.status, event.received):
+            if self.fleet.apply_status(event.unit, event.status, event.received) or replay:
                 batch.statuses.append((event.unit, event.status, event.received))
                 self.eta.fleet_changed()
         elif isinstance(event, IncidentReceived):
             change = self.incidents.apply(event.incident, event.received)
-            if change.affects_etas:
+            if change is IncidentChange.CONFLICT:
+                self.counters.duplicate_incidents += 1
+                current = self.incidents.get(event.incident.id)
+                self._log_rejection("duplicate_id", f"incident {event.incident.id}",
+                                    f"already open since {current.opened.isoformat() if current else '?'}; "
+                                    f"refused a different incident opened {event.incident.opened.isoformat()}",
+                                    now)  # fmt: skip
+            elif change.affects_etas or replay:
                 batch.incidents.append((event.incident, event.received))
                 self.eta.incident_changed(event.incident.id, change)
         elif isinstance(event, IncidentCleared):
@@ -177,10 +218,30 @@ class CollectorService:
             batch.cleared_incidents.append((event.incident_id, event.received))
             self.eta.incident_changed(event.incident_id, change)
         elif isinstance(event, Rejected):
-            held_back = self._reject_log.admit(f"{event.reason}:{event.topic}", now)
-            if held_back is not None:
-                more = f" ({held_back} more since the last line)" if held_back else ""
-                log.warning("rejected (%s) on %s: %s%s", event.reason, event.topic, event.detail, more)
+            self._log_rejection(event.reason, event.topic, event.detail, now)
+
+    def _log_rejection(self, reason: str, where: str, detail: str, now: float) -> None:
+        """One line per reason a minute: the key is ours, not the sender's, so no
+        choice of topics gets past it; what the sender wrote is escaped."""
+        held_back = self._reject_log.admit(reason, now)
+        if held_back is not None:
+            more = f" ({held_back} more since the last line)" if held_back else ""
+            log.warning("rejected (%s) on %s: %s%s", reason, escaped(where), escaped(detail), more)
+
+    async def _replay_dead_letters(self, now: float) -> None:
+        """Apply again the dead letters ``dead-letters replay`` asked for."""
+        for letter in await self.store.dead_letters(replay_only=True):
+            assert letter.id is not None
+            try:
+                self._apply(self.ingest.receive(letter.topic, letter.payload, letter.received), now, replay=True)
+            except Exception as exc:
+                self.writer.batch.replay_failed.append((letter.id, _one_line(exc)))
+                log.error("dead letter %d failed again: %s", letter.id, _one_line(exc))
+                continue
+            self.writer.batch.replayed.append(letter.id)
+            self.counters.replayed += 1
+            log.info("dead letter %d on %s applied", letter.id, escaped(letter.topic))
+        self.writer.wake()
 
     # -- periodic work ------------------------------------------------------------
 
@@ -213,7 +274,8 @@ class CollectorService:
         return (
             f"messages={s.messages} fixes_stored={c.fixes_stored} duplicates={c.duplicates} acked={c.acked} "
             f"batches={c.batches} rejected={s.rejected_total}{' (' + rejected + ')' if rejected else ''} "
-            f"eta_published={c.eta_published} store_errors={c.store_errors} publish_errors={c.publish_errors}"
+            f"eta_published={c.eta_published} store_errors={c.store_errors} publish_errors={c.publish_errors} "
+            f"refused_fixes={sum(s.refused_fixes.values())} seq_jumps={c.seq_jumps} dead_letters={c.dead_letters}"
         )
 
     def _status(self, text: str | None = None) -> None:

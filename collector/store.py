@@ -30,6 +30,7 @@ from typing import Any, Final
 
 import aiosqlite
 
+from collector.deadletters import DeadLetter
 from collector.export import StoredFix
 from collector.fleet import FleetState
 from collector.incidents import IncidentBook
@@ -94,6 +95,15 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     CREATE INDEX incident_log_by_id ON incident_log (id, received_ms);
     CREATE INDEX incident_log_by_time ON incident_log (received_ms);
     """,
+    # Messages the service could not apply (an internal error): kept, not acknowledged
+    # away (collector.deadletters). replay = 1: apply again at the next chance.
+    """
+    CREATE TABLE dead_letters (
+        id INTEGER PRIMARY KEY, topic TEXT NOT NULL, payload BLOB NOT NULL,
+        received_ms INTEGER NOT NULL, error TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 1,
+        replay INTEGER NOT NULL DEFAULT 0
+    );
+    """,
 )
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 
@@ -156,11 +166,15 @@ class WriteBatch:
     states: list[tuple[str, UnitState, float]] = field(default_factory=list)
     incidents: list[tuple[Incident, float]] = field(default_factory=list)
     cleared_incidents: list[tuple[str, float]] = field(default_factory=list)
+    dead_letters: list[DeadLetter] = field(default_factory=list)  # new ones (id None)
+    replayed: list[int] = field(default_factory=list)  # dead letters applied again: delete them
+    replay_failed: list[tuple[int, str]] = field(default_factory=list)  # (id, error): parked again
 
     def __len__(self) -> int:
         return (
             len(self.fixes) + len(self.statuses) + len(self.states) + len(self.incidents) + len(self.cleared_incidents)
-        )
+            + len(self.dead_letters) + len(self.replayed) + len(self.replay_failed)
+        )  # fmt: skip
 
     def add_fixes(self, fixes: Iterable[WireFix], received: float) -> None:
         self.fixes.extend((f, received) for f in fixes)
@@ -307,7 +321,28 @@ class Store:
             await db.execute(_UPSERT_STATE, (json.dumps(rows),))
         if batch.incidents or batch.cleared_incidents:
             await self._write_incidents(batch)
+        if batch.dead_letters or batch.replayed or batch.replay_failed:
+            await self._write_dead_letters(batch)
         return WriteResult(inserted)
+
+    async def _write_dead_letters(self, batch: WriteBatch) -> None:
+        # After the batch's other writes: a replayed letter goes once what it carried is stored.
+        db = self._db
+        await db.execute("BEGIN IMMEDIATE")
+        try:
+            await db.executemany(
+                "INSERT INTO dead_letters (topic, payload, received_ms, error) VALUES (?, ?, ?, ?)",
+                [(d.topic, d.payload, _ms(d.received), d.error) for d in batch.dead_letters],
+            )
+            await db.executemany("DELETE FROM dead_letters WHERE id = ?", [(i,) for i in batch.replayed])
+            await db.executemany(
+                "UPDATE dead_letters SET error = ?, attempts = attempts + 1, replay = 0 WHERE id = ?",
+                [(error, i) for i, error in batch.replay_failed],
+            )
+            await db.execute("COMMIT")
+        except BaseException:
+            await rollback_if_open(db)
+            raise
 
     async def _write_incidents(self, batch: WriteBatch) -> None:
         upserts = [
@@ -453,6 +488,45 @@ class Store:
         async with self._db.execute("SELECT payload, updated_ms FROM incidents ORDER BY id") as cursor:
             incidents = tuple((decode_incident(p), t / 1000) for p, t in await cursor.fetchall())
         return FleetSnapshot(tuple(latest), history, statuses, states, incidents)
+
+    # -- dead letters ------------------------------------------------------------
+
+    async def dead_letters(
+        self, *, replay_only: bool = False, letter_id: int | None = None, limit: int = 1000
+    ) -> list[DeadLetter]:
+        """Parked messages, oldest first: those asked to be replayed (``replay_only``),
+        the one with ``letter_id``, or all."""
+        where = "WHERE replay = 1" if replay_only else ""
+        args: tuple[int, ...] = ()
+        if letter_id is not None:
+            where, args = "WHERE id = ?", (letter_id,)
+        async with self._db.execute(
+            f"SELECT id, topic, payload, received_ms, error, attempts, replay FROM dead_letters {where} "
+            "ORDER BY id LIMIT ?",
+            (*args, limit),
+        ) as cursor:
+            rows = await cursor.fetchall()
+        return [DeadLetter(t, bytes(p), r / 1000, e, i, a, bool(rp)) for i, t, p, r, e, a, rp in rows]
+
+    async def count_dead_letters(self) -> int:
+        async with self._db.execute("SELECT count(*) FROM dead_letters") as cursor:
+            row = await cursor.fetchone()
+        return int(row[0]) if row else 0
+
+    async def mark_dead_letters(self, ids: Sequence[int] | None, *, replay: bool) -> int:
+        """Ask for these (None: all) to be applied again by the running service; the count marked."""
+        return await self._dead_letter_change("UPDATE dead_letters SET replay = ?", (int(replay),), ids)
+
+    async def drop_dead_letters(self, ids: Sequence[int] | None) -> int:
+        """Delete these (None: all) for good; the count deleted."""
+        return await self._dead_letter_change("DELETE FROM dead_letters", (), ids)
+
+    async def _dead_letter_change(self, sql: str, args: tuple[Any, ...], ids: Sequence[int] | None) -> int:
+        where = "" if ids is None else f" WHERE id IN ({', '.join('?' * len(ids))})"
+        if ids is not None and not ids:
+            return 0
+        async with self._db.execute(sql + where, (*args, *(ids or ()))) as cursor:
+            return int(cursor.rowcount)
 
     async def incident_log(self, *, since: float | None = None) -> list[tuple[str, float, Incident | None]]:
         """Every version of every incident received (None: cleared), oldest first."""

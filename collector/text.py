@@ -84,6 +84,8 @@ def format_units(views: Sequence[UnitView], now: float) -> str:
             link += " (excluded)"
         speed = "-" if v.fix is None or v.fix.speed is None else f"{v.fix.speed * 3.6:.0f} km/h"
         missing = str(v.missing) if v.missing else "-"
+        if v.seq_jumps:  # a forged seq, or a unit that started counting again (docs/wire.md)
+            missing += f" ({v.seq_jumps} seq jump{'s' if v.seq_jumps > 1 else ''})"
         rows.append(
             [
                 v.unit,

@@ -48,6 +48,10 @@ class StoreWriter:
         """What the next transaction will write; the input side adds to it."""
         return self._pending.batch
 
+    def wake(self) -> None:
+        """Write what the batch holds now (work that holds no acknowledgement)."""
+        self._wake.set()
+
     def hold_ack(self, connection: MqttConnection, mid: int, qos: int) -> None:
         """Acknowledge this message once the batch it joined has committed."""
         self._pending.acks.append((connection, mid, qos))

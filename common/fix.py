@@ -39,7 +39,8 @@ class FixOutOfRangeError(InvalidFixError):
 
 def format_time(time: dt.datetime) -> str:
     """``2019-04-06T12:00:01.000Z``: UTC, milliseconds, as gpsd and our wire use."""
-    return time.strftime("%Y-%m-%dT%H:%M:%S.") + f"{time.microsecond // 1000:03d}Z"
+    # Not %Y: glibc writes year 1 as "1", which no ISO 8601 reader takes back.
+    return f"{time.year:04d}-" + time.strftime("%m-%dT%H:%M:%S.") + f"{time.microsecond // 1000:03d}Z"
 
 
 def parse_time(text: str) -> dt.datetime:

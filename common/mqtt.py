@@ -2,7 +2,9 @@
 
 - :class:`MqttSettings` and :func:`mqtt_settings` read a ``[mqtt]`` TOML table
   (:mod:`common.tomlconfig`), so the agent and the collector configure a broker
-  connection with the same keys and the same errors.
+  connection with the same keys and the same errors. A password file with
+  ``tls = false`` is refused unless the broker is this machine (loopback).
+  Password and key files must be private (:mod:`common.secrets`).
 - :class:`MqttConnection` runs one paho-mqtt 2.x session on the asyncio loop
   (paho's callbacks only resolve futures, as aiomqtt does): TLS with a CA file,
   client certificate and key (mTLS), username plus a password read from a file,
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import socket
 import ssl
@@ -38,6 +41,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from common.backoff import Backoff
 from common.errors import ActiveCallsError
+from common.secrets import check_private, read_password
 from common.tomlconfig import ConfigError, Table
 
 __all__ = [
@@ -49,12 +53,14 @@ __all__ = [
     "MqttConnection",
     "MqttError",
     "MqttSettings",
+    "NoSubscribersError",
     "PublishRefusedError",
     "TlsError",
+    "check_secrets",
     "Will",
     "connect_with_retry",
     "mqtt_settings",
-    "read_password",
+    "is_loopback",
     "tls_context",
 ]
 
@@ -89,6 +95,16 @@ class ConnectionLostError(MqttError):
 
 class PublishRefusedError(MqttError):
     """The broker acknowledged a publish with a failure reason (MQTT 5), e.g. an ACL."""
+
+
+class NoSubscribersError(MqttError):
+    """MQTT 5 PUBACK 0x10 "No matching subscribers" to a publish that asked for
+    one (``require_subscriber``): the broker kept nothing for anyone (a
+    retained message aside), so the sender must keep the message."""
+
+
+# PUBACK reason 0x10: accepted, but no subscription (and no persistent session) matched.
+NO_MATCHING_SUBSCRIBERS: Final = 0x10
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,17 +165,34 @@ def mqtt_settings(table: Table, *, default_client_id: str) -> MqttSettings:
     )
     if not tls and any(k in table for k in tls_keys):
         raise table.error("tls", "is false, but ca_file/cert_file/key_file are set")
+    if password_file is not None and not tls and not is_loopback(settings.host):
+        raise table.error(
+            "password_file",
+            f"the password would cross the network to {settings.host} in clear: set tls = true (with ca_file), "
+            "or log in with a client certificate instead",
+        )
     table.check_unknown()
     return settings
 
 
-def read_password(path: Path) -> str:
-    """The password: the file's first line (a trailing newline is not part of it)."""
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` names this machine (a password to it never crosses a network)."""
+    if host == "localhost":
+        return True
     try:
-        return path.read_text(encoding="utf-8").splitlines()[0] if path.stat().st_size else ""
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = getattr(exc, "strerror", None) or exc
-        raise ConfigError(f"cannot read the MQTT password file: {reason}", path=path) from None
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_secrets(settings: MqttSettings) -> None:
+    """Raise ConfigError now if the key or password file is missing, unreadable or
+    not private: a service checks this before it starts, instead of retrying a
+    login that cannot work."""
+    if settings.key_file is not None:
+        check_private(settings.key_file, "MQTT client key")
+    if settings.password_file is not None:
+        read_password(settings.password_file)
 
 
 def tls_context(settings: MqttSettings) -> ssl.SSLContext:
@@ -170,6 +203,7 @@ def tls_context(settings: MqttSettings) -> ssl.SSLContext:
         reason = getattr(exc, "strerror", None) or exc
         raise ConfigError(f"cannot load the CA file: {reason}", path=settings.ca_file) from None
     if settings.cert_file is not None and settings.key_file is not None:
+        check_private(settings.key_file, "MQTT client key")
         try:
             context.load_cert_chain(str(settings.cert_file), str(settings.key_file))
         except (OSError, ssl.SSLError) as exc:
@@ -271,6 +305,7 @@ class MqttConnection:
         self._client: paho.Client | None = None
         self._fd = -1
         self._pending: dict[int, asyncio.Future[None]] = {}
+        self._need_subscriber: set[int] = set()  # mids whose PUBACK 0x10 is an error
         self._connack: asyncio.Future[ReasonCode] = self._loop.create_future()
         self.closed: asyncio.Future[MqttError] = self._loop.create_future()
         self._misc_task: asyncio.Task[None] | None = None
@@ -385,9 +420,13 @@ class MqttConnection:
             return TlsError(f"{url}: broker closed the TLS session during login: {why} (client certificate refused?)")
         return ConnectionLostError(f"{url}: {why}")
 
-    def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> asyncio.Future[None]:
+    def publish(
+        self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False, require_subscriber: bool = False
+    ) -> asyncio.Future[None]:
         """Send one message; the future resolves on PUBACK (QoS 1) or once
-        handed to the socket (QoS 0), and fails if the session ends first."""
+        handed to the socket (QoS 0), and fails if the session ends first.
+        ``require_subscriber`` (QoS 1, MQTT 5): a PUBACK saying no subscriber
+        matched fails it with :class:`NoSubscribersError`."""
         future: asyncio.Future[None] = self._loop.create_future()
         if not self.connected or self._client is None:
             future.set_exception(ConnectionLostError("not connected"))
@@ -399,6 +438,8 @@ class MqttConnection:
             future.set_result(None)
         else:
             self._pending[info.mid] = future
+            if require_subscriber:
+                self._need_subscriber.add(info.mid)
         return future
 
     async def subscribe(self, topic_filter: str, qos: int = 1, *, timeout: float | None = None) -> None:
@@ -460,10 +501,14 @@ class MqttConnection:
     def _on_publish(self, _c: paho.Client, _u: Any, mid: int, code: ReasonCode, _props: Any) -> None:
         self._handled += 1
         future = self._pending.pop(mid, None)
+        need_subscriber = mid in self._need_subscriber
+        self._need_subscriber.discard(mid)
         if future is None or future.done():
             return
         if code.is_failure:
             future.set_exception(PublishRefusedError(f"broker refused a publish: {code.getName()}"))
+        elif need_subscriber and code.value == NO_MATCHING_SUBSCRIBERS:
+            future.set_exception(NoSubscribersError("the broker has no subscriber for it: No matching subscribers"))
         else:
             future.set_result(None)
 
@@ -538,6 +583,7 @@ class MqttConnection:
         if not self.closed.done():
             self.closed.set_result(reason)
         pending, self._pending = self._pending, {}
+        self._need_subscriber.clear()
         for future in pending.values():
             if not future.done():
                 future.set_exception(ConnectionLostError(str(reason)))

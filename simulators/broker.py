@@ -19,7 +19,7 @@ from pathlib import Path
 
 from common.errors import ActiveCallsError
 
-__all__ = ["Broker", "BrokerError", "find_mosquitto", "free_port", "start_broker", "wait_for_port"]
+__all__ = ["Broker", "BrokerError", "find_mosquitto", "free_port", "spawn_mosquitto", "start_broker", "wait_for_port"]
 
 LOOPBACK = "127.0.0.1"
 
@@ -65,6 +65,7 @@ class Broker:
     process: subprocess.Popen[bytes]
     config: Path
     log: Path
+    stderr_log: bool = False  # its configuration logs to stderr: keep that in ``log``
 
     def stop(self) -> None:
         """Stop the broker (SIGTERM, then SIGKILL); idempotent."""
@@ -84,12 +85,18 @@ class Broker:
 
     def start(self) -> None:
         """(Re)start on the same port and configuration, e.g. after stop()."""
-        self.process = _spawn(self.config)
+        self.process = spawn_mosquitto(self.config, self.log if self.stderr_log else None)
         wait_for_port(self.host, self.port)
 
 
-def _spawn(config: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([find_mosquitto(), "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def spawn_mosquitto(config: Path, stderr_log: Path | None = None) -> subprocess.Popen[bytes]:
+    """``mosquitto -c config``; its stderr appended to ``stderr_log`` if given."""
+    if stderr_log is None:
+        return subprocess.Popen(
+            [find_mosquitto(), "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+    with stderr_log.open("ab") as log:
+        return subprocess.Popen([find_mosquitto(), "-c", str(config)], stdout=subprocess.DEVNULL, stderr=log)
 
 
 def start_broker(workdir: Path, extra_config: str = "") -> Broker:
@@ -111,7 +118,7 @@ def start_broker(workdir: Path, extra_config: str = "") -> Broker:
         + ("user root\n" if os.geteuid() == 0 else "")
         + extra_config
     )
-    broker = Broker(LOOPBACK, port, _spawn(config), config, log)
+    broker = Broker(LOOPBACK, port, spawn_mosquitto(config), config, log)
     try:
         wait_for_port(broker.host, port)
     except TimeoutError:

@@ -21,9 +21,10 @@ import click
 from agent.formatter import SENTENCE_TYPES
 from common.clierrors import OneLineErrorGroup
 from common.fix import InvalidFixError, parse_time
+from common.tomlconfig import ConfigError
 from simulators.drive import DEFAULT_START, DriveConfig, parse_tunnels
 from simulators.faults import FaultError, FaultSpec, parse_faults
-from simulators.fleet import FleetConfig, run_fleet
+from simulators.fleet import FleetConfig, FleetError, run_fleet
 from simulators.geo import Polyline
 from simulators.pty import PtyError
 from simulators.receiver import Family
@@ -302,7 +303,7 @@ def _centre(value: str) -> tuple[float, float]:
 
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="MQTT broker host.")
-@click.option("--port", type=click.IntRange(1, 65535), default=1883, show_default=True)
+@click.option("--port", type=click.IntRange(1, 65535), help="MQTT port (default: 1883, or 8883 with TLS).")
 @click.option("--fleet", "fleet_id", default="derbyshire", show_default=True, help="Fleet id in the topics.")
 @click.option("--units", type=click.IntRange(min=1), default=500, show_default=True)
 @click.option(
@@ -335,32 +336,55 @@ def _centre(value: str) -> tuple[float, float]:
 @click.option("--radius-km", type=float, default=5.0, show_default=True)
 @click.option("--prefix", default="SIM", show_default=True, help="Unit ids are PREFIX-0001, PREFIX-0002, ...")
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--tls", is_flag=True, help="MQTT over TLS (on with --ca-file or --cert-dir).")
+@click.option("--ca-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="CA certificate that signed the broker's (default with TLS: the system's CAs).")  # fmt: skip
+@click.option("--cert-dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Folder with each unit's client certificate and key, <UNIT>.crt and <UNIT>.key "
+                   "(deploy/pki/make-lab-pki writes them under units/).")  # fmt: skip
 @click.option("--username", help="MQTT user name.")
-@click.option("--password-file", type=click.Path(exists=True, dir_okay=False), help="File holding the MQTT password.")
+@click.option("--password-file", type=click.Path(dir_okay=False, path_type=Path),
+              help="File holding the MQTT password (first line; private, as the agent's).")  # fmt: skip
 @click.option("-v", "--verbose", is_flag=True, help="Print progress to stderr.")
-def fleet(host: str, port: int, fleet_id: str, units: int, hz: float, duration: float, outage: float,
+def fleet(host: str, port: int | None, fleet_id: str, units: int, hz: float, duration: float, outage: float,
           outage_at: float | None, outage_for: float | None, centre: str, radius_km: float, prefix: str, seed: int,
-          username: str | None, password_file: str | None, verbose: bool) -> None:  # fmt: skip
+          tls: bool, ca_file: Path | None, cert_dir: Path | None, username: str | None,
+          password_file: Path | None, verbose: bool) -> None:  # fmt: skip
     """Load generator: N units publishing fixes to the broker with the wire contract.
+
+    Each unit logs in as an agent does (the agents' own MQTT connection): with
+    --cert-dir, over TLS with its own client certificate, so the production
+    broker configuration can be loaded as it is.
 
     \b
     activecalls-sim fleet --units 500 --hz 1 --duration 60
     activecalls-sim fleet --units 50 --duration 120 --outage 0.2 --outage-at 30 --outage-for 40
+    activecalls-sim fleet --port 8883 --ca-file lab-pki/ca.crt --cert-dir lab-pki/units --prefix PC
     """
-    password = None
-    if password_file is not None:
-        with open(password_file, encoding="utf-8") as f:
-            password = f.read().strip()
+    from common.mqtt import MqttSettings, check_secrets, is_loopback
+
+    tls = tls or ca_file is not None or cert_dir is not None
+    if password_file is not None and username is None:
+        raise click.UsageError("--password-file needs --username")
+    if password_file is not None and not tls and not is_loopback(host):
+        raise click.UsageError(f"the password would cross the network to {host} in clear: add --tls (and --ca-file)")
+    settings = MqttSettings(host=host, port=port or (8883 if tls else 1883), username=username,
+                            password_file=password_file, tls=tls, ca_file=ca_file, keepalive_s=60)  # fmt: skip
     try:
-        config = FleetConfig(host=host, port=port, fleet=fleet_id, units=units, hz=hz, duration_s=duration,
-                             outage=outage, outage_at_s=outage_at, outage_for_s=outage_for, centre=_centre(centre),
-                             radius_km=radius_km, seed=seed, prefix=prefix, username=username,
-                             password=password)  # fmt: skip
+        config = FleetConfig(mqtt=settings, cert_dir=cert_dir, fleet=fleet_id, units=units, hz=hz,
+                             duration_s=duration, outage=outage, outage_at_s=outage_at, outage_for_s=outage_for,
+                             centre=_centre(centre), radius_km=radius_km, seed=seed, prefix=prefix)  # fmt: skip
+        check_secrets(settings)
+        if cert_dir is not None:  # every unit's certificate, before the first connection
+            for index in (0, config.units - 1):
+                check_secrets(config.settings_for(config.unit_id(index)))
     except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
     try:
         report = run_fleet(config, say=_log(verbose) or (lambda line: None))
-    except ConnectionError as exc:
+    except FleetError as exc:
         raise click.ClickException(str(exc)) from None
     for line in report.lines():
         click.echo(line)

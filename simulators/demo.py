@@ -1,8 +1,11 @@
 """``activecalls-sim demo``: the whole system on one machine, in about a minute and a half.
 
 It starts, as real processes on loopback, everything a force would run:
-a Mosquitto broker, the collector (with the public feed), five patrol cars
-(each a simulated receiver on a pseudo-terminal read by a real
+the broker configuration ``deploy/mosquitto/render`` installs (the private
+broker for cars and services, on TLS with a client certificate each from a
+lab PKI made by ``deploy/pki/make-lab-pki``, and the public broker its bridge
+feeds), the collector (with the public feed), five patrol cars (each a
+simulated receiver on a pseudo-terminal read by a real
 ``activecalls-agent``) and a load-generator fleet for the rest of the shift.
 Then it plays a dispatcher's few minutes: incidents come in, the ETA table and
 the recommended unit appear, the nearest car becomes unavailable and the
@@ -32,7 +35,7 @@ from pathlib import Path
 from typing import Final
 
 from common.errors import ActiveCallsError
-from simulators.broker import Broker, start_broker
+from simulators.securebroker import MAKE_LAB_PKI, RENDER, SecureBrokers, make_lab_pki, start_secure_brokers
 
 __all__ = ["DemoError", "run_demo"]
 
@@ -71,7 +74,7 @@ class Stack:
 
     workdir: Path
     processes: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
-    broker: Broker | None = None
+    brokers: SecureBrokers | None = None
 
     def spawn(self, name: str, argv: Sequence[str]) -> subprocess.Popen[bytes]:
         log = open(self.workdir / f"{name}.log", "ab")  # noqa: SIM115 - the child owns it
@@ -92,8 +95,8 @@ class Stack:
         clients = [p for name, p in self.processes if name != "collector"]
         _terminate(clients)
         _terminate([p for name, p in self.processes if name == "collector"])
-        if self.broker is not None:
-            self.broker.stop()
+        if self.brokers is not None:
+            self.brokers.stop()
 
 
 def _terminate(processes: Sequence[subprocess.Popen[bytes]], *, grace_s: float = 10.0) -> None:
@@ -121,8 +124,10 @@ def _say(text: str) -> None:
 
 
 def _typed(argv: Sequence[str]) -> str:
-    """``argv`` as a user types it in the demo's folder: the tool by its name, arguments quoted."""
-    return shlex.join([Path(argv[0]).name, *argv[1:]])
+    """``argv`` as a user types it in the demo's folder: the tool by its name (a script of the
+    checkout by its path), arguments quoted."""
+    tool = argv[0] if argv[0].startswith(str(MAKE_LAB_PKI.parents[1])) else Path(argv[0]).name
+    return shlex.join([tool, *argv[1:]])
 
 
 def _show(argv: Sequence[str], *, workdir: Path) -> str:
@@ -142,7 +147,9 @@ def _agent_config(workdir: Path, unit: str, port: int) -> Path:
     path.write_text(
         f'unit = "{unit}"\nfleet = "{FLEET}"\n'
         f'[gps]\nport = "{workdir / unit}.gps"\n'
-        f'[mqtt]\nhost = "127.0.0.1"\nport = {port}\n'
+        # The certificate's CN (the unit id) is its login on the vehicle listener.
+        f'[mqtt]\nhost = "localhost"\nport = {port}\nca_file = "lab-pki/ca.crt"\n'
+        f'cert_file = "lab-pki/units/{unit}.crt"\nkey_file = "lab-pki/units/{unit}.key"\n'
         f'[outbox]\npath = "{workdir / unit}.outbox.sqlite"\n'
     )
     return path
@@ -169,12 +176,16 @@ def run_demo(*, workdir: Path | None = None, keep: bool = False) -> None:
 
 def _collector_config(workdir: Path, port: int) -> Path:
     secret = workdir / "public-secret"
-    secret.write_text(os.urandom(32).hex() + "\n")
-    secret.chmod(0o600)
+    fd = os.open(secret, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # private from its first byte
+    os.write(fd, (os.urandom(32).hex() + "\n").encode())
+    os.close(fd)
     path = workdir / "collector.toml"
     path.write_text(
         f'fleet = "{FLEET}"\n'
-        f'[mqtt]\nhost = "127.0.0.1"\nport = {port}\nclient_id = "collector-demo"\n'
+        f'[mqtt]\nhost = "localhost"\nport = {port}\nca_file = "lab-pki/ca.crt"\n'
+        'cert_file = "lab-pki/services/collector.crt"\nkey_file = "lab-pki/services/collector.key"\n'
+        # Its commands log in as collector-cli: never as the running service.
+        '[cli]\ncert_file = "lab-pki/services/collector-cli.crt"\nkey_file = "lab-pki/services/collector-cli.key"\n'
         f'[store]\npath = "{workdir / "collector.sqlite"}"\nsynchronous = "NORMAL"\n'
         f"[public]\n"
         f'secret_file = "{secret}"\npublic_dir = "{workdir / "public"}"\n'
@@ -196,12 +207,22 @@ def _wait(stack: Stack, seconds: float) -> None:
 def _play(stack: Stack) -> None:
     folder = stack.workdir
     collector, agent, sim = _tool("activecalls-collector"), _tool("activecalls-agent"), _tool("activecalls-sim")
-    _say("a Mosquitto broker on a free loopback port")
-    stack.broker = start_broker(folder / "broker")
-    port = stack.broker.port
-    print(f"listening on 127.0.0.1:{port}")
+    _say("the brokers, as deploy/mosquitto/render installs them, with a lab PKI (free loopback ports)")
+    units = [unit for unit, _route, _seed in CARS] + [f"SIM-{n:04d}" for n in range(1, SIM_UNITS + 1)]
+    (folder / "units.txt").write_text("\n".join(units) + "\n")
+    print(f"$ {_typed([str(MAKE_LAB_PKI), '--dir', 'lab-pki', '--units-file', 'units.txt'])}")
+    make_lab_pki(folder / "lab-pki", (), "--units-file", str(folder / "units.txt"))
+    stack.brokers = brokers = start_secure_brokers(folder / "broker", FLEET, pki=folder / "lab-pki")
+    ports = brokers.ports
+    print(f"({RENDER.name} --fleet {FLEET} --lab-pki lab-pki wrote both brokers' configuration into "
+          "broker/etc-mosquitto, on free loopback ports)")  # fmt: skip
+    print(f"private broker: cars on 127.0.0.1:{ports.vehicle}, services on 127.0.0.1:{ports.service} "
+          "(TLS, a client certificate each)")  # fmt: skip
+    print(f"public broker:  ws://127.0.0.1:{ports.public} (anonymous, read-only public/v1/{FLEET}/#, "
+          "fed by its bridge)")  # fmt: skip
+    port = ports.vehicle
 
-    config = _collector_config(folder, port).name  # every command runs in the folder
+    config = _collector_config(folder, ports.service).name  # every command runs in the folder
     _say("the collector: ingest, history, ETAs, public feed")
     run_collector = [collector, "run", "--config", config]
     print(f"$ {_typed(run_collector)}   (in the background; its log: collector.log)")
@@ -220,7 +241,8 @@ def _play(stack: Stack) -> None:
         stack.spawn(unit, car)
         print(f"$ {_typed(receiver)} &\n$ {_typed(car)} &")
     _say(f"{SIM_UNITS} more units from the load generator (MQTT only, no agent)")
-    fleet = [sim, "fleet", "--port", str(port), "--fleet", FLEET, "--units", str(SIM_UNITS), "--prefix", "SIM",
+    fleet = [sim, "fleet", "--host", "localhost", "--port", str(port), "--ca-file", "lab-pki/ca.crt",
+             "--cert-dir", "lab-pki/units", "--fleet", FLEET, "--units", str(SIM_UNITS), "--prefix", "SIM",
              "--hz", "0.2", "--duration", "3600"]  # fmt: skip
     print(f"$ {_typed(fleet)} &")
     stack.spawn("fleet", fleet)
@@ -270,6 +292,28 @@ def _play(stack: Stack) -> None:
     print(f"\n{calls.name} (served as a file and retained on public/v1/{FLEET}/calls):")
     print(calls.read_text() if calls.exists() else "(not written yet)")
     print(f"the domestic abuse call {INCIDENTS[2][0]} is not in the public feed, nor is any unit id or exact time.")
+    _say(f"what an anonymous reader of the public broker gets (ws://127.0.0.1:{ports.public})")
+    for topic, size in _public_broker_snapshots(ports.public):
+        print(f"{topic}: {size} bytes, retained (the same snapshot, over the bridge)")
+
+
+def _public_broker_snapshots(port: int, timeout_s: float = 10.0) -> list[tuple[str, int]]:
+    """The retained public snapshots as an anonymous WebSockets reader receives them."""
+    import paho.mqtt.client as paho
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    got: dict[str, int] = {}
+    reader = paho.Client(CallbackAPIVersion.VERSION2, transport="websockets")
+    reader.on_connect = lambda c, *_a: c.subscribe(f"public/v1/{FLEET}/#", qos=0)
+    reader.on_message = lambda _c, _u, m: got.__setitem__(m.topic, len(m.payload))
+    reader.connect("127.0.0.1", port)
+    deadline = time.monotonic() + timeout_s
+    while len(got) < 2 and time.monotonic() < deadline:
+        reader.loop(timeout=0.1)
+    reader.disconnect()
+    if len(got) < 2:
+        raise DemoError("the public broker did not deliver the retained snapshots: see broker/public-broker.log")
+    return sorted(got.items())
 
 
 def _public_counts(public_dir: Path) -> tuple[int, int]:

@@ -6,15 +6,16 @@ session with a retained ``state`` of ``online`` and a last will of
 backlog on ``track`` (QoS 1, at most ``MAX_TRACK_FIXES`` per message,
 oldest first) while new fixes go on ``pos``.
 
-Efficiency, in one process and one thread: one paho client per unit (a
-unit needs its own session for its last will), all driven by one
-``selectors`` loop through paho's external-loop API (``loop_read`` when a
-socket is readable, ``loop_write`` when paho has bytes queued, announced by
-its ``on_socket_register_write`` callback, ``loop_misc`` once a second for
-keep-alives). There is no thread per client and no polling of idle
-sockets, so 500 units at 1 Hz cost a few per cent of one core; the number
-of connections is exactly ``--units``. Units publish spread evenly over each
-period rather than all at once, as a real fleet does.
+Each session is the agents' own :class:`common.mqtt.MqttConnection` (one
+MQTT stack for the whole project), so the load generator speaks what an
+agent speaks to the production broker: TLS with a client certificate per
+unit (``cert_dir``: ``<unit>.crt`` and ``<unit>.key``, as
+``deploy/pki/make-lab-pki`` writes them under ``units/``), or a username and
+password file. All sessions share one asyncio loop and one thread; paho's
+callbacks only resolve futures, so 500 units at 1 Hz cost a few per cent of
+one core and the number of connections is exactly ``--units``. Units
+publish spread evenly over each period rather than all at once, as a real
+fleet does.
 
 Motion is pure (:class:`UnitPlan`): each unit drives its own closed loop of
 8 corners around the centre at its own speed, deterministic with the seed.
@@ -22,35 +23,39 @@ Motion is pure (:class:`UnitPlan`): each unit drives its own closed loop of
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import datetime as dt
 import math
 import random
 import resource
-import selectors
 import signal
-import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from types import FrameType
-from typing import Any, Final
-
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
+from pathlib import Path
+from typing import Final
 
 from common.fix import UTC, Fix
+from common.mqtt import ConnectionLostError, MqttConnection, MqttError, MqttSettings, Will
+from common.tomlconfig import ConfigError
 from common.wire import MAX_TRACK_FIXES, Topics, UnitState, WireFix, encode_fix, encode_state, encode_track
 from simulators.geo import Polyline, offset
 
-__all__ = ["FleetConfig", "FleetReport", "UnitPlan", "plan_units", "run_fleet"]
+__all__ = ["FleetConfig", "FleetError", "FleetReport", "UnitPlan", "plan_units", "run_fleet"]
 
 CHESTERFIELD: Final = (53.2350, -1.4210)
+CONNECTS_AT_ONCE: Final = 32  # TCP and TLS handshakes in flight together (each in a short thread)
+
+
+class FleetError(ConnectionError):
+    """The fleet cannot start: no broker there, or credentials it cannot use."""
 
 
 @dataclass(frozen=True, slots=True)
 class FleetConfig:
-    host: str = "127.0.0.1"
-    port: int = 1883
+    mqtt: MqttSettings = field(default_factory=lambda: MqttSettings(host="127.0.0.1", port=1883, keepalive_s=60))
+    cert_dir: Path | None = None  # <unit>.crt and <unit>.key for each unit (TLS client certificates)
     fleet: str = "derbyshire"
     units: int = 500
     hz: float = 1.0
@@ -62,9 +67,6 @@ class FleetConfig:
     radius_km: float = 5.0
     seed: int = 0
     prefix: str = "SIM"
-    username: str | None = None
-    password: str | None = None
-    keepalive_s: int = 60
     drain_s: float = 15.0  # how long to wait for the last acknowledgements
 
     def __post_init__(self) -> None:
@@ -74,6 +76,7 @@ class FleetConfig:
             (self.duration_s > 0, "--duration must be positive"),
             (0.0 <= self.outage <= 1.0, "--outage must be a fraction within 0..1"),
             (self.radius_km > 0, "--radius-km must be positive"),
+            (self.cert_dir is None or self.mqtt.tls, "--cert-dir needs TLS"),
         ]
         for ok, message in checks:
             if not ok:
@@ -83,6 +86,13 @@ class FleetConfig:
 
     def unit_id(self, index: int) -> str:
         return f"{self.prefix}-{index + 1:04d}"
+
+    def settings_for(self, unit: str) -> MqttSettings:
+        """The unit's own login: its client id, and its certificate if there is a cert_dir."""
+        if self.cert_dir is None:
+            return dataclasses.replace(self.mqtt, client_id=unit)
+        return dataclasses.replace(self.mqtt, client_id=unit, cert_file=self.cert_dir / f"{unit}.crt",
+                                   key_file=self.cert_dir / f"{unit}.key")  # fmt: skip
 
     @property
     def outage_window(self) -> tuple[float, float]:
@@ -166,65 +176,66 @@ class FleetReport:
 
 
 class _Unit:
-    """The shell around one plan: its paho client, seq, backlog, in-flight messages."""
+    """The shell around one plan: its broker session, seq, backlog, in-flight messages."""
 
     def __init__(self, plan: UnitPlan, runner: _Runner) -> None:
         self.plan = plan
         self.runner = runner
+        self.settings = runner.config.settings_for(plan.unit)
         self.seq = 0
         self.backlog: list[WireFix] = []
-        self.inflight: dict[int, tuple[Counter, int]] = {}  # mid -> (counter, fixes)
-        self.connected = False
+        self.inflight = 0
+        self.connection: MqttConnection | None = None
         self.down = False  # in the outage
-        c = self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=plan.unit, clean_session=True)
-        c.max_inflight_messages_set(100)
-        c.max_queued_messages_set(0)
-        topics = runner.topics
-        c.will_set(topics.state(plan.unit), encode_state(UnitState.OFFLINE), qos=1, retain=True)
-        if runner.config.username is not None:
-            c.username_pw_set(runner.config.username, runner.config.password)
-        c.on_connect = self._on_connect
-        c.on_disconnect = self._on_disconnect
-        c.on_publish = self._on_publish
-        c.on_socket_open = runner.socket_open
-        c.on_socket_close = runner.socket_close
-        c.on_socket_register_write = runner.register_write
-        c.on_socket_unregister_write = runner.unregister_write
 
-    def _publish(self, topic: str, payload: bytes, counter: Counter, fixes: int = 0, retain: bool = False) -> None:
-        info = self.client.publish(topic, payload, qos=1, retain=retain)
-        counter.sent += 1
-        self.inflight[info.mid] = (counter, fixes)
-        if fixes:
-            self.runner.report.track_fixes.sent += fixes
+    @property
+    def connected(self) -> bool:
+        return self.connection is not None and self.connection.connected
 
-    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
-        report = self.runner.report
-        if reason.is_failure:
-            report.refused += 1
-            return
-        self.connected = True
-        report.connects += 1
+    async def connect(self) -> bool:
         topics = self.runner.topics
+        will = Will(topics.state(self.plan.unit), encode_state(UnitState.OFFLINE), qos=1, retain=True)
+        connection = MqttConnection(self.settings, will=will)
+        report = self.runner.report
+        try:
+            await connection.connect()
+        except (MqttError, ConfigError) as exc:
+            report.refused += 1
+            self.runner.last_error = str(exc)
+            return False
+        self.connection = connection
+        report.connects += 1
+        connection.closed.add_done_callback(lambda _f: self._closed(connection))
         self._publish(topics.state(self.plan.unit), encode_state(UnitState.ONLINE), report.state, retain=True)
         # The backlog kept while offline, oldest first (new fixes go on pos).
         while self.backlog:
             batch, self.backlog = self.backlog[:MAX_TRACK_FIXES], self.backlog[MAX_TRACK_FIXES:]
             self._publish(topics.track(self.plan.unit), encode_track(self.plan.unit, batch), report.track, len(batch))
+        return True
 
-    def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
-        if self.connected:
-            self.runner.report.disconnects += 1
-        self.connected = False
+    def _closed(self, connection: MqttConnection) -> None:
+        if self.connection is connection:
+            self.connection = None
+            if not self.runner.finishing:
+                self.runner.report.disconnects += 1
 
-    def _on_publish(self, client: mqtt.Client, userdata: Any, mid: int, reason: Any, properties: Any) -> None:
-        entry = self.inflight.pop(mid, None)
-        if entry is None:
-            return
-        counter, fixes = entry
-        counter.acked += 1
+    def _publish(self, topic: str, payload: bytes, counter: Counter, fixes: int = 0, retain: bool = False) -> None:
+        assert self.connection is not None
+        future = self.connection.publish(topic, payload, qos=1, retain=retain)
+        counter.sent += 1
+        self.inflight += 1
+        report = self.runner.report
         if fixes:
-            self.runner.report.track_fixes.acked += fixes
+            report.track_fixes.sent += fixes
+
+        def done(f: asyncio.Future[None]) -> None:
+            self.inflight -= 1
+            if not f.cancelled() and f.exception() is None:
+                counter.acked += 1
+                if fixes:
+                    report.track_fixes.acked += fixes
+
+        future.add_done_callback(done)
 
     def report_fix(self, t: float, now: dt.datetime) -> None:
         self.seq += 1
@@ -238,19 +249,19 @@ class _Unit:
     def drop(self) -> None:
         """Lose the connection abruptly (no DISCONNECT): the broker sends the will."""
         self.down = True
-        sock = self.client.socket()
-        if isinstance(sock, socket.socket):
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+        if self.connection is not None:
+            self.connection.abort(ConnectionLostError("simulated outage"))
 
-    def restore(self) -> None:
+    async def restore(self) -> None:
         self.down = False
-        try:
-            self.client.reconnect()
-        except OSError:
-            self.runner.report.refused += 1
+        await self.connect()
+
+    async def goodbye(self) -> None:
+        """A clean end: state offline, then DISCONNECT (the broker drops the will)."""
+        if self.connection is None or not self.connection.connected:
+            return
+        self._publish(self.runner.topics.state(self.plan.unit), encode_state(UnitState.OFFLINE),
+                      self.runner.report.state, retain=True)  # fmt: skip
 
 
 class _Runner:
@@ -259,124 +270,86 @@ class _Runner:
         self.say = say
         self.topics = Topics(config.fleet)
         self.report = FleetReport()
-        self.selector = selectors.DefaultSelector()
-        self.stop = False
+        self.stop = asyncio.Event()
+        self.finishing = False
+        self.last_error = ""
 
-    # paho's external-loop callbacks: keep the selector in step with each socket.
-    def socket_open(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
-        self.selector.register(sock, selectors.EVENT_READ, client)
+    async def _connect_all(self, units: list[_Unit]) -> None:
+        gate = asyncio.Semaphore(CONNECTS_AT_ONCE)
 
-    def socket_close(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
-        try:
-            self.selector.unregister(sock)
-        except (KeyError, ValueError):
-            pass
+        async def one(unit: _Unit) -> None:
+            async with gate:
+                if not self.stop.is_set():
+                    await unit.connect()
 
-    def register_write(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
-        try:
-            self.selector.modify(sock, selectors.EVENT_READ | selectors.EVENT_WRITE, client)
-        except (KeyError, ValueError):
-            pass
+        await asyncio.gather(*(one(u) for u in units))
 
-    def unregister_write(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
-        try:
-            self.selector.modify(sock, selectors.EVENT_READ, client)
-        except (KeyError, ValueError):
-            pass
+    async def _pause(self, seconds: float) -> None:
+        # A plain sleep: a wait_for on the stop event would make a task per fix.
+        await asyncio.sleep(min(seconds, 0.25))
 
-    def pump(self, timeout: float) -> None:
-        for key, events in self.selector.select(timeout):
-            client: mqtt.Client = key.data
-            if events & selectors.EVENT_READ:
-                client.loop_read()
-            if events & selectors.EVENT_WRITE:
-                client.loop_write()
-
-    def on_signal(self, signum: int, frame: FrameType | None) -> None:
-        self.stop = True
-
-    def run(self, plans: list[UnitPlan]) -> FleetReport:
+    async def run(self, plans: list[UnitPlan]) -> FleetReport:
         cfg, report = self.config, self.report
         units = [_Unit(plan, self) for plan in plans]
-        for unit in units:
-            try:
-                unit.client.connect(cfg.host, cfg.port, keepalive=cfg.keepalive_s)
-            except OSError as exc:
-                raise ConnectionError(f"cannot connect to {cfg.host}:{cfg.port}: {exc.strerror or exc}") from None
-            self.pump(0)
-        deadline = time.monotonic() + 30
-        while report.connects + report.refused < len(units) and time.monotonic() < deadline and not self.stop:
-            self.pump(0.05)
+        await self._connect_all(units)
+        if report.connects == 0:
+            hint = ("is a broker running there? (scripts/demo starts one; or: mosquitto -p PORT)"
+                    if "refused" in self.last_error else "check the options")  # fmt: skip
+            raise FleetError(f"no unit could connect: {self.last_error}; {hint}")
         self.say(f"{report.connects} of {len(units)} units connected")
         period = 1.0 / cfg.hz
         ticks = round(cfg.duration_s * cfg.hz)
         outage_from, outage_to = cfg.outage_window
         # Reporting schedule: unit i reports at (k + phase_i) * period, k = 0 .. ticks-1.
         order = sorted(units, key=lambda u: u.plan.phase)
+        loop = asyncio.get_running_loop()
         cpu0 = _cpu()
-        start = time.monotonic()
+        start = loop.time()
         wall0 = dt.datetime.now(UTC)
-        next_misc = start + 1.0
-        k = i = 0
         dropped = restored = False
-        while k < ticks and not self.stop:
+        restoring: list[asyncio.Task[None]] = []
+        k = i = 0
+        while k < ticks and not self.stop.is_set():
             unit = order[i]
             due = start + (k + unit.plan.phase) * period
-            now = time.monotonic()
-            if now < due:
-                self.pump(min(due - now, 0.05))
-            else:
-                t = now - start
-                if not dropped and t >= outage_from and cfg.outage:
-                    dropped = True
-                    for u in units:
-                        if u.plan.offline:
-                            u.drop()
-                    self.say(f"outage: {sum(u.plan.offline for u in units)} units offline")
-                if dropped and not restored and t >= outage_to:
-                    restored = True
-                    for u in units:
-                        if u.plan.offline:
-                            u.restore()
-                    self.say("outage over: units reconnect and send their backlog")
-                stamp = wall0 + dt.timedelta(seconds=t)
-                unit.report_fix(t, stamp.replace(microsecond=stamp.microsecond // 1000 * 1000))
-                i += 1
-                if i == len(order):
-                    i, k = 0, k + 1
-            if now >= next_misc:
-                next_misc = now + 1.0
+            if (wait := due - loop.time()) > 0:
+                await self._pause(wait)
+                continue
+            t = loop.time() - start
+            if not dropped and t >= outage_from and cfg.outage:
+                dropped = True
                 for u in units:
-                    if not u.down:
-                        u.client.loop_misc()
+                    if u.plan.offline:
+                        u.drop()
+                self.say(f"outage: {sum(u.plan.offline for u in units)} units offline")
+            if dropped and not restored and t >= outage_to:
+                restored = True
+                restoring = [asyncio.create_task(u.restore()) for u in units if u.plan.offline]
+                self.say("outage over: units reconnect and send their backlog")
+            stamp = wall0 + dt.timedelta(seconds=t)
+            unit.report_fix(t, stamp.replace(microsecond=stamp.microsecond // 1000 * 1000))
+            i += 1
+            if i == len(order):
+                i, k = 0, k + 1
         if dropped and not restored:
-            for u in units:
-                if u.plan.offline:
-                    u.restore()
+            restoring = [asyncio.create_task(u.restore()) for u in units if u.plan.offline]
+        await asyncio.gather(*restoring)
         # Last acknowledgements, then a clean goodbye: state offline, DISCONNECT.
-        deadline = time.monotonic() + cfg.drain_s
-        while any(u.inflight or u.backlog for u in units) and time.monotonic() < deadline and not self.stop:
-            self.pump(0.05)
+        deadline = loop.time() + cfg.drain_s
+        while any(u.inflight or (u.backlog and u.connected) for u in units) and loop.time() < deadline:
+            if self.stop.is_set():
+                break
+            await asyncio.sleep(0.05)
+        self.finishing = True
         for u in units:
-            if u.connected:
-                u._publish(self.topics.state(u.plan.unit), encode_state(UnitState.OFFLINE), report.state, retain=True)
-        deadline = time.monotonic() + 5
-        while any(u.inflight for u in units if u.connected) and time.monotonic() < deadline:
-            self.pump(0.05)
-        for u in units:
-            if u.connected:
-                u.connected = False  # a goodbye, not a dropped session
-                u.client.disconnect()
-                u.client.loop_write()
-        report.wall_s = time.monotonic() - start
+            await u.goodbye()
+        deadline = loop.time() + 5
+        while any(u.inflight for u in units if u.connected) and loop.time() < deadline:
+            await asyncio.sleep(0.05)
+        await asyncio.gather(*(u.connection.disconnect(0.5) for u in units if u.connection is not None))
+        report.wall_s = loop.time() - start
         report.cpu_s = _cpu() - cpu0
-        report.stopped = self.stop
-        for u in units:
-            sock = u.client.socket()
-            if sock is not None:
-                self.socket_close(u.client, None, sock)
-                sock.close()
-        self.selector.close()
+        report.stopped = self.stop.is_set()
         return report
 
 
@@ -386,16 +359,26 @@ def _cpu() -> float:
 
 
 def run_fleet(config: FleetConfig, *, say: Callable[[str], None] = lambda line: None) -> FleetReport:
-    """Connect the units, publish for ``duration_s``, wait for acknowledgements, report."""
-    runner = _Runner(config, say)
-    previous = {sig: signal.signal(sig, runner.on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        # One descriptor per unit plus a few: raise the soft limit if it is too low.
-        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-        if soft != resource.RLIM_INFINITY and soft < config.units + 64:
-            wanted = config.units + 64 if hard == resource.RLIM_INFINITY else min(hard, config.units + 64)
-            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
-        return runner.run(plan_units(config))
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    """Connect the units, publish for ``duration_s``, wait for acknowledgements, report.
+    Raises :class:`FleetError` if no unit could connect."""
+    # One descriptor per unit plus a few: raise the soft limit if it is too low.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < config.units + 64:
+        wanted = config.units + 64 if hard == resource.RLIM_INFINITY else min(hard, config.units + 64)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+
+    async def main() -> FleetReport:
+        runner = _Runner(config, say)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, runner.stop.set)
+        try:
+            return await runner.run(plan_units(config))
+        finally:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
+
+    started = time.monotonic()
+    report = asyncio.run(main())
+    report.wall_s = report.wall_s or time.monotonic() - started
+    return report

@@ -6,7 +6,7 @@ own checks (ranges, categories, CRS) are :class:`PublicPolicy`'s, and a
 the line and the key, so the limits are stated once::
 
     [public]
-    secret_file = "public-secret"      # openssl rand -hex 32 > /etc/activecalls/public-secret
+    secret_file = "public-secret"      # openssl rand -hex 32 | install -m 0640 -g activecalls /dev/stdin ...
     public_dir = "/var/www/activecalls"
     cell_m = 500
     epsg = 27700
@@ -31,6 +31,7 @@ from typing import Any, Final
 from collector.public.config import DEFAULT_CATEGORIES, PublicConfigError, PublicPolicy
 from collector.public.policy import MAX_OBSERVATION_GAP_S
 from collector.public.pseudonym import PseudonymSecretError, check_secret
+from common.secrets import read_private_bytes
 from common.tomlconfig import REQUIRED, ConfigError, Table
 
 __all__ = [
@@ -142,14 +143,11 @@ def public_settings(table: Table | None) -> PublicSettings:
 
 def read_secret(path: Path) -> bytes:
     """The pseudonym secret: the file's bytes without trailing whitespace (the
-    newline ``openssl rand -hex 32 >`` leaves), checked long enough to be one."""
-    hint = f"create one with: openssl rand -hex 32 > {path}"
-    try:
-        secret = path.read_bytes().rstrip()
-    except FileNotFoundError:
-        raise ConfigError(f"the pseudonym secret file does not exist ({hint})", path=path) from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read the pseudonym secret file: {exc.strerror or exc}", path=path) from None
+    newline ``openssl rand -hex 32`` leaves), checked private and long enough."""
+    hint = f"create one with: openssl rand -hex 32 | sudo install -m 0640 -g activecalls /dev/stdin {path}"
+    if not path.exists():
+        raise ConfigError(f"the pseudonym secret file does not exist ({hint})", path=path)
+    secret = read_private_bytes(path, "pseudonym secret file").rstrip()
     try:
         return check_secret(secret)
     except PseudonymSecretError as exc:

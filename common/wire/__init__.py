@@ -18,6 +18,8 @@ Topic tree (``<fleet>`` and ``<unit>`` match :data:`ID_PATTERN`)::
 
 Every decoder raises a :class:`WireError` subtype on bad input and nothing
 else: payloads come from other machines and must never crash a service.
+:class:`FixTimeBounds` says which fix times a consumer accepts for when it
+received them, and :data:`MAX_SEQ_JUMP` how far ``seq`` may jump (bounds.py).
 """
 
 from common.wire._codec import (
@@ -37,6 +39,15 @@ from common.wire._codec import (
     json_object,
     load_payload,
     validate_id,
+)
+from common.wire.bounds import (
+    MAX_FIX_AGE_S,
+    MAX_FIX_AHEAD_S,
+    MAX_SEQ_JUMP,
+    FixTimeBounds,
+    FixTimeError,
+    FutureFixError,
+    StaleFixError,
 )
 from common.wire.eta import EtaConfidence, EtaMethod, EtaReport, EtaRow, decode_eta, encode_eta
 from common.wire.incidents import Incident, IncidentStatus, decode_incident, encode_incident
@@ -69,6 +80,13 @@ __all__ = [
     "VersionError",
     "OversizedPayloadError",
     "InvalidTopicError",
+    "MAX_FIX_AHEAD_S",
+    "MAX_FIX_AGE_S",
+    "MAX_SEQ_JUMP",
+    "FixTimeBounds",
+    "FixTimeError",
+    "FutureFixError",
+    "StaleFixError",
     "validate_id",
     "load_payload",
     "dump_payload",

@@ -111,7 +111,8 @@ class CollectorProcess:
         offset = self.log.stat().st_size if self.log.exists() else 0
         with self.log.open("ab") as log:
             self.process = subprocess.Popen([*COLLECTOR, "run", "--config", str(self.config)], stderr=log)
-        wait_until(lambda: "subscribed to" in self.log.read_text()[offset:] or self.process.poll() is not None,
+        process = self.process
+        wait_until(lambda: "subscribed to" in self.log.read_text()[offset:] or process.poll() is not None,
                    timeout, "collector process subscribed")  # fmt: skip
         assert self.process.poll() is None, self.log.read_text()
         return self

@@ -1,22 +1,19 @@
-"""The production broker configuration, run for real: lab PKI, render, Mosquitto.
+"""The production broker configuration, run for real: lab PKI, render, the two Mosquittos.
 
-``start_secure_broker`` makes a lab PKI with ``deploy/pki/make-lab-pki``,
-renders ``deploy/mosquitto/`` with ``deploy/mosquitto/render`` into a
-temporary copy of Debian's /etc/mosquitto (free loopback ports, nothing else
-changed) and starts Mosquitto on it, so the tests exercise exactly what an
-administrator installs. ``Probe`` is a small synchronous MQTT client: no
-background thread, the test decides when it reads (``pump``), which is how a
-subscriber "stalls".
+``start_secure_broker`` starts both brokers of the rendered configuration
+(:func:`simulators.securebroker.start_secure_brokers`: the private one for
+vehicles and services, the public one for the feed, fed by its bridge), so
+the tests exercise exactly what an administrator installs. ``Probe`` is a
+small synchronous MQTT client: no background thread, the test decides when
+it reads (``pump``), which is how a subscriber "stalls".
 
-Shared by tests/integration/test_broker_config.py and bench/broker_queue.py.
+Shared by the broker, attack and public feed tests and bench/broker_queue.py.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import os
 import ssl
-import subprocess
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -31,70 +28,65 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from common.fix import Fix
 from common.wire import WireFix, encode_fix
-from tests.conftest import Broker, _mosquitto, free_port, wait_for_port
+from simulators.securebroker import MAKE_LAB_PKI, RENDER, Ports, SecureBrokers, start_secure_brokers
+from simulators.securebroker import make_lab_pki as make_lab_pki
+from tests.conftest import Broker
 
-REPO = Path(__file__).resolve().parents[2]
-MAKE_LAB_PKI = REPO / "deploy" / "pki" / "make-lab-pki"
-RENDER = REPO / "deploy" / "mosquitto" / "render"
+__all__ = ["MAKE_LAB_PKI", "RENDER", "ConnectRefused", "Message", "Ports", "Probe", "SecureBroker",
+           "make_lab_pki", "position", "positions", "rss_bytes", "start_secure_broker"]  # fmt: skip
+
 LOOPBACK = "127.0.0.1"
 
 Listener = Literal["vehicle", "service", "public"]
 
 
-@dataclass(frozen=True)
-class Ports:
-    vehicle: int
-    service: int
-    public: int
-
-
-def make_lab_pki(directory: Path, units: Iterable[str], *extra: str) -> Path:
-    """Run deploy/pki/make-lab-pki; return the PKI directory."""
-    run(
-        [
-            str(MAKE_LAB_PKI),
-            "--dir",
-            str(directory),
-            "--server-name",
-            "localhost",
-            "--server-ip",
-            LOOPBACK,
-            *extra,
-            *units,
-        ]
-    )
-    return directory
-
-
-def run(argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
-    """Run a deployment script; fail with its output if it fails."""
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=120)
-    if done.returncode != 0:
-        raise AssertionError(f"{' '.join(argv)} exited {done.returncode}:\n{done.stdout}{done.stderr}")
-    return done
+def rss_bytes(pid: int) -> int:
+    """Resident memory of a process (VmRSS)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmRSS in /proc status")
 
 
 @dataclass
 class SecureBroker:
-    """Mosquitto running the rendered Active Calls configuration."""
+    """Both brokers of the rendered Active Calls configuration, and the probes made on them."""
 
-    broker: Broker
-    fleet: str
-    ports: Ports
-    etc: Path
-    pki: Path
+    brokers: SecureBrokers
     probes: list[Probe] = field(default_factory=list)
+
+    @property
+    def broker(self) -> Broker:
+        """The private broker (vehicles, services)."""
+        return self.brokers.private
+
+    @property
+    def public_broker(self) -> Broker:
+        return self.brokers.public
+
+    @property
+    def fleet(self) -> str:
+        return self.brokers.fleet
+
+    @property
+    def ports(self) -> Ports:
+        return self.brokers.ports
+
+    @property
+    def etc(self) -> Path:
+        return self.brokers.etc
+
+    @property
+    def pki(self) -> Path:
+        return self.brokers.pki
 
     @property
     def pid(self) -> int:
         return self.broker.process.pid
 
     def rss_bytes(self) -> int:
-        """Resident memory of the broker process (VmRSS)."""
-        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-        raise RuntimeError("no VmRSS in /proc status")
+        """Resident memory of the private broker."""
+        return rss_bytes(self.pid)
 
     def probe(
         self,
@@ -105,6 +97,7 @@ class SecureBroker:
         clean: bool = True,
         pki: Path | None = None,
         protocol: MQTTProtocolVersion = MQTTProtocolVersion.MQTTv311,
+        session_expiry: int = 3600,
     ) -> Probe:
         """A connected client on ``listener``; ``identity`` is a certificate
         under the PKI ("units/PC-101", "services/collector") or None (none)."""
@@ -115,6 +108,7 @@ class SecureBroker:
             clean=clean,
             transport="websockets" if listener == "public" else "tcp",
             protocol=protocol,
+            session_expiry=session_expiry,
         )
         if listener != "public":
             probe.use_tls(pki or self.pki, identity)
@@ -138,7 +132,7 @@ class SecureBroker:
     def stop(self) -> None:
         for probe in self.probes:
             probe.close()
-        self.broker.stop()
+        self.brokers.stop()
 
 
 def position(unit: str, seq: int) -> WireFix:
@@ -163,68 +157,11 @@ def positions(unit: str, count: int) -> list[bytes]:
     return [encode_fix(position(unit, seq)) for seq in range(1, count + 1)]
 
 
-def render_config(etc: Path, fleet: str, ports: Ports, pki: Path, *options: str) -> None:
-    run(
-        [
-            str(RENDER),
-            "--fleet",
-            fleet,
-            "--etc",
-            str(etc),
-            "--bind",
-            LOOPBACK,
-            "--public-bind",
-            LOOPBACK,
-            "--vehicle-port",
-            str(ports.vehicle),
-            "--service-port",
-            str(ports.service),
-            "--public-port",
-            str(ports.public),
-            "--lab-pki",
-            str(pki),
-            *options,
-        ]
-    )
-
-
-def debian_main_config(workdir: Path, etc: Path) -> Path:
-    """Debian's /etc/mosquitto/mosquitto.conf with this test's paths."""
-    data = workdir / "var-lib-mosquitto"
-    data.mkdir(parents=True, exist_ok=True)
-    config = etc / "mosquitto.conf"
-    config.write_text(
-        # Debian starts mosquitto as root and it switches to the mosquitto user;
-        # a test running as root stays root so it can use its own directories.
-        ("user root\n" if os.geteuid() == 0 else "") + f"pid_file {workdir}/mosquitto.pid\n"
-        "persistence true\n"
-        f"persistence_location {data}/\n"
-        f"log_dest file {workdir}/mosquitto.log\n"
-        f"include_dir {etc}/conf.d\n"
-    )
-    return config
-
-
-def start_secure_broker(workdir: Path, fleet: str, *, pki: Path, render_options: Sequence[str] = ()) -> SecureBroker:
-    """Render the configuration for ``fleet`` with ``pki`` and start Mosquitto."""
-    etc = workdir / "etc-mosquitto"
-    etc.mkdir(parents=True, exist_ok=True)
-    ports = Ports(free_port(), free_port(), free_port())
-    render_config(etc, fleet, ports, pki, *render_options)
-    config = debian_main_config(workdir, etc)
-    log = workdir / "mosquitto.log"
-    process = subprocess.Popen([_mosquitto(), "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    broker = Broker(LOOPBACK, ports.vehicle, process, config, log)
-    try:
-        for port in (ports.vehicle, ports.service, ports.public):
-            wait_for_port(LOOPBACK, port)
-    except TimeoutError:
-        broker.kill()
-        assert process.stderr is not None
-        raise AssertionError(
-            f"mosquitto did not start: {process.stderr.read().decode()}{log.read_text() if log.exists() else ''}"
-        ) from None
-    return SecureBroker(broker, fleet, ports, etc, pki)
+def start_secure_broker(
+    workdir: Path, fleet: str, *, pki: Path, render_options: Sequence[str] = (), bridged: bool = True
+) -> SecureBroker:
+    """Render the configuration for ``fleet`` with ``pki`` and start both brokers."""
+    return SecureBroker(start_secure_brokers(workdir, fleet, pki=pki, render_options=render_options, bridged=bridged))
 
 
 @dataclass(frozen=True)
@@ -250,6 +187,7 @@ class Probe:
         clean: bool,
         transport: Literal["tcp", "websockets"],
         protocol: MQTTProtocolVersion,
+        session_expiry: int = 3600,
     ) -> None:
         self.port = port
         self.messages: list[Message] = []
@@ -268,6 +206,7 @@ class Probe:
         )
         self._v5 = v5
         self._clean = clean
+        self._session_expiry = session_expiry
         # Unlimited windows on the client side: the broker's limits are under test.
         self.client.max_inflight_messages_set(0)
         self.client.max_queued_messages_set(0)
@@ -305,7 +244,7 @@ class Probe:
         try:
             if self._v5:
                 props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-                props.SessionExpiryInterval = 0 if self._clean else 3600
+                props.SessionExpiryInterval = 0 if self._clean else self._session_expiry
                 self.client.connect(LOOPBACK, self.port, keepalive=60, clean_start=self._clean, properties=props)
             else:
                 self.client.connect(LOOPBACK, self.port, keepalive=60)

@@ -168,7 +168,8 @@ def test_the_client_id_is_the_certificate_so_a_unit_cannot_take_over_another_ses
 
 
 def test_service_certificates_have_no_rights_on_the_vehicle_listener(secure: SecureBroker, witness: Probe) -> None:
-    collector_as_car = secure.probe("vehicle", "services/collector")
+    # Not the collector's own certificate: its client id (the CN) is the witness's.
+    collector_as_car = secure.probe("vehicle", "services/dispatch")
     forbidden = [(TOPICS.pos("collector"), token("pos")), (TOPICS.incident("INC-SVC"), token("incident"))]
     for topic, payload in forbidden:
         collector_as_car.wait_acked([collector_as_car.publish(topic, payload)])
@@ -189,7 +190,7 @@ def test_unit_certificates_have_no_rights_on_the_service_listener(secure: Secure
         (TOPICS.pos("PC-101"), token("pos")),
     ]:
         car_as_service.wait_acked([car_as_service.publish(topic, payload)])
-    collector = secure.probe("service", "services/collector")
+    collector = witness  # one session per certificate: the collector's is the witness
     sentinel = token("sentinel")
     collector.wait_acked([collector.publish(TOPICS.incident("INC-CAR"), sentinel)])
     assert witness.wait_for(TOPICS.incident("INC-CAR"), sentinel) == []
@@ -268,7 +269,7 @@ def test_tls_listeners_refuse_certificates_of_another_ca(
 
 
 def test_public_readers_get_public_topics_only(secure: SecureBroker, witness: Probe) -> None:
-    collector = secure.probe("service", "services/collector")
+    collector = witness
     units, calls = token("units-snapshot"), token("calls-snapshot")
     collector.wait_acked(
         [
@@ -279,8 +280,11 @@ def test_public_readers_get_public_topics_only(secure: SecureBroker, witness: Pr
         ]
     )
     reader = secure.probe("public", None, protocol=MQTTProtocolVersion.MQTTv5)
-    for topic in ("#", "ac/#", f"{TOPICS.root}/#", "$SYS/#", "public/#"):
-        reader.subscribe(topic, qos=1)
+    # The public broker refuses (0x87) every filter but the feed's, instead of
+    # granting it and storing it; what it holds came over the bridge.
+    for topic in ("#", "ac/#", f"{TOPICS.root}/#", "$SYS/#", "public/#", f"public/v1/{FLEET}/x" + "y" * 1000):
+        assert [code.value for code in reader.subscribe(topic, qos=1)] == [0x87]
+    assert [code.value for code in reader.subscribe(f"public/v1/{FLEET}/#", qos=1)] == [0]
     reader.pump_until(lambda: {m.payload for m in reader.messages} >= {units, calls}, 10, "retained snapshots")
     reader.pump(0.3)
     assert {m.topic for m in reader.messages} == {TOPICS.public_units, TOPICS.public_calls}
@@ -289,7 +293,7 @@ def test_public_readers_get_public_topics_only(secure: SecureBroker, witness: Pr
 
 
 def test_anonymous_public_clients_cannot_write_anything(secure: SecureBroker, witness: Probe) -> None:
-    collector = secure.probe("service", "services/collector")
+    collector = witness
     snapshot = token("genuine")
     collector.wait_acked([collector.publish(TOPICS.public_units, snapshot, retain=True)])
     witness.wait_for(TOPICS.public_units, snapshot)
@@ -306,7 +310,7 @@ def test_anonymous_public_clients_cannot_write_anything(secure: SecureBroker, wi
         "anything",
     ):
         anonymous.publish(topic, token("vandal"), qos=0, retain=True)
-    anonymous.subscribe("public/#", qos=0)  # SUBACK: the broker has handled the publishes above
+    anonymous.subscribe(f"public/v1/{FLEET}/#", qos=0)  # SUBACK: the broker has handled the publishes above
     sentinel = token("sentinel")
     collector.wait_acked([collector.publish(TOPICS.public_calls, sentinel, retain=True)])
     assert witness.wait_for(TOPICS.public_calls, sentinel) == []
@@ -346,7 +350,7 @@ def test_the_collector_reads_the_fleet_and_writes_what_it_owns(secure: SecureBro
 
     # What the collector writes: ETAs and incidents (dispatch reads them),
     # duty status (the car reads its own), the public feed (everyone).
-    collector = secure.probe("service", "services/collector")
+    collector = witness  # the collector's one session
     car_status = a.subscribe(TOPICS.status("PC-103"))
     assert car_status
     writes = [
@@ -455,7 +459,7 @@ def test_the_monitor_reads_broker_statistics_and_nothing_else(secure: SecureBrok
     assert monitor.messages[0].payload == b"0"
     sentinel = token("sentinel")
     monitor.wait_acked([monitor.publish(TOPICS.incident("INC-MON"), token("incident"))])
-    collector = secure.probe("service", "services/collector")
+    collector = witness
     collector.wait_acked([collector.publish(TOPICS.incident("INC-MON"), sentinel)])
     assert witness.wait_for(TOPICS.incident("INC-MON"), sentinel) == []  # it wrote nothing
     monitor.pump(0.3)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import subprocess
@@ -148,11 +149,22 @@ def test_render_writes_the_fleet_into_config_and_acls(
         "conf.d/activecalls.conf",
         "activecalls/vehicles.acl",
         "activecalls/services.acl",
-        "activecalls/public.acl",
+        "activecalls-public/mosquitto.conf",
+        "activecalls-public/dynamic-security.json",
+        "activecalls-public/public-bridge.crt",
+        "activecalls-public/public-bridge.key",
         "ca_certificates/activecalls-ca.crt",
         "certs/activecalls-server.crt",
         "certs/activecalls-server.key",
     }
+    public = rendered["activecalls-public/mosquitto.conf"]
+    assert "topic public/v1/derbyshire/# in 1" in public and "persistence false" in public
+    assert "address 127.0.0.1:8884" in public and "listener 9001\n" in public
+    assert re.search(r"^local_clientid public-bridge-[0-9a-f]{32}$", public, re.M)  # not guessable
+    dynsec = json.loads(rendered["activecalls-public/dynamic-security.json"])
+    assert {acl["topic"] for acl in dynsec["roles"][0]["acls"]} == {
+        "public/v1/derbyshire/#", "public/v1/derbyshire/units", "public/v1/derbyshire/calls"}
+    assert "user public-bridge\ntopic read public/v1/derbyshire/#" in rendered["activecalls/services.acl"]
     assert "pattern write ac/v1/derbyshire/units/%u/pos" in rendered["activecalls/vehicles.acl"]
     assert "topic readwrite public/v1/derbyshire/#" in rendered["activecalls/services.acl"]
     conf = rendered["conf.d/activecalls.conf"]
@@ -160,9 +172,14 @@ def test_render_writes_the_fleet_into_config_and_acls(
     assert "max_queued_messages 2000000" in conf and f"acl_file {etc}/activecalls/vehicles.acl" in conf
     assert not [t for t in rendered.values() if re.search(r"@[A-Z_]+@", t)]  # every placeholder filled
     assert os.stat(etc / "certs/activecalls-server.key").st_mode & 0o007 == 0
+    assert os.stat(etc / "activecalls-public/public-bridge.key").st_mode & 0o007 == 0
     again = script(RENDER, "--fleet", "derbyshire", "--etc", etc, "--lab-pki", lab[0])
     assert again.returncode == 0
+    # Rendering again changes nothing, the bridge's client id included.
     assert {p.relative_to(etc).as_posix(): p.read_text() for p in etc.rglob("*") if p.is_file()} == rendered
+    (etc / "activecalls/public.acl").write_text("topic read public/#\n")  # left by an older render
+    assert "removed" in script(RENDER, "--fleet", "derbyshire", "--etc", etc).stdout
+    assert not (etc / "activecalls/public.acl").exists()
 
 
 def test_render_warns_when_the_certificates_are_not_installed(tmp_path: Path) -> None:
@@ -179,6 +196,9 @@ def test_render_warns_when_the_certificates_are_not_installed(tmp_path: Path) ->
         (["--fleet", "f", "--vehicle-port", "70000"], ["--vehicle-port"]),
         (["--fleet", "f", "--service-port", "8883"], ["ports must differ"]),
         (["--fleet", "f", "--public-bind", "broker.lab"], ["--public-bind"]),
+        (["--fleet", "f", "--public-socket", "relative.sock"], ["--public-socket"]),
+        (["--fleet", "f", "--bridge-host", "a b"], ["--bridge-host"]),
+        (["--fleet", "f", "--dynsec-plugin", "/nonexistent.so"], ["dynamic security plugin"]),
         (["--fleet", "f", "--lab-pki", "/nonexistent"], ["make-lab-pki"]),
         (["--fleet", "f", "--colour", "blue"], ["unknown argument"]),
     ],

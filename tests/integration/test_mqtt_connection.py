@@ -84,6 +84,7 @@ def connect(settings: MqttSettings, **kwargs: object) -> MqttConnection:
 def tls_settings(pki: Path, broker: Broker, tmp_path: Path, password: str = "s3cret") -> MqttSettings:
     password_file = tmp_path / "password"
     password_file.write_text(password + "\n")
+    password_file.chmod(0o600)
     return MqttSettings(
         host=broker.host, port=broker.port, client_id="PC-101", tls=True, ca_file=pki / "ca.crt",
         cert_file=pki / "client.crt", key_file=pki / "client.key", username="pc-101", password_file=password_file,
@@ -136,7 +137,7 @@ def test_failures_say_what_is_wrong(
 def test_refused_port_and_unreadable_password_file(tmp_path: Path) -> None:
     with pytest.raises(BrokerUnreachableError, match="connection refused"):
         connect(MqttSettings(host="127.0.0.1", port=free_port(), client_id="x"))
-    with pytest.raises(ConfigError, match="cannot read the MQTT password file"):
+    with pytest.raises(ConfigError, match="the MQTT password file does not exist"):
         connect(MqttSettings(host="127.0.0.1", port=free_port(), username="u", password_file=tmp_path / "none"))
 
 

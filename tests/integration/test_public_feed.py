@@ -129,10 +129,11 @@ async def _feed(store: Store, fleet: FleetState, book: IncidentBook, start: dt.d
 def _run(tmp_path: Path, secure: SecureBroker) -> tuple[list[Published], list[Message], PublicSettings]:
     secret_file = tmp_path / "secret"
     secret_file.write_bytes(SECRET)
+    secret_file.chmod(0o600)
     settings = PublicSettings(True, POLICY, TICK_S, tmp_path / "www", secret_file, tmp_path / "state.json")
     collector = secure.probe("service", "services/collector")
-    reader = secure.probe("public", None)  # anonymous, WebSockets
-    reader.subscribe("public/#", qos=0)
+    reader = secure.probe("public", None)  # anonymous, WebSockets, on the public broker
+    reader.subscribe(f"public/v1/{FLEET}/#", qos=0)
     published: list[Published] = []
 
     async def drive() -> None:
@@ -215,7 +216,7 @@ def test_an_anonymous_reader_receives_only_what_the_policy_allows(tmp_path: Path
     assert (www / UNITS_FILE).read_bytes() == last[TOPICS.public_units]
     assert (www / CALLS_FILE).read_bytes() == last[TOPICS.public_calls]
     late = secure.probe("public", None)
-    late.subscribe("public/#", qos=0)
+    late.subscribe(f"public/v1/{FLEET}/#", qos=0)
     late.pump_until(lambda: len(late.messages) >= 2, 10, "retained snapshots")
     assert {(m.topic, m.payload) for m in late.messages} == set(last.items())
     assert all(m.retain for m in late.messages)

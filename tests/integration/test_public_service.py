@@ -55,6 +55,7 @@ class FastClock:
 
 def test_the_service_publishes_a_feed_an_anonymous_reader_can_check(broker: Broker, tmp_path: Path) -> None:
     (tmp_path / "secret").write_bytes(SECRET + b"\n")
+    (tmp_path / "secret").chmod(0o600)
     config = load(write_config(tmp_path, port=broker.port, extra=PUBLIC))
     policy = config.public.policy
     clock = FastClock()

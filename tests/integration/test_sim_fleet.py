@@ -6,6 +6,7 @@ import subprocess
 import sys
 import threading
 from collections import defaultdict
+from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -14,6 +15,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from common.wire import TopicKind, Topics, decode_fix, decode_state, decode_track
 from tests.conftest import Broker
+from tests.integration.secure_broker import make_lab_pki, start_secure_broker
 
 pytestmark = pytest.mark.integration
 
@@ -96,3 +98,26 @@ def test_outage_sends_the_backlog_on_track_and_the_will_fires(broker: Broker) ->
             seqs[f.unit].add(f.seq)
     assert all(s == set(range(1, 9)) for s in seqs.values()) and len(seqs) == 10
     assert "positions acknowledged: 80" in report
+
+
+def test_the_fleet_loads_the_production_broker_over_tls_with_a_certificate_per_unit(tmp_path: Path) -> None:
+    """Each unit logs in with its own client certificate (CN = unit id), as an agent
+    does, on the rendered vehicle listener; the collector's certificate reads it all."""
+    units = [f"PC-{n:04d}" for n in range(1, 6)]
+    pki = make_lab_pki(tmp_path / "pki", units)
+    secure = start_secure_broker(tmp_path / "broker", "lab", pki=pki, bridged=False)
+    try:
+        collector = secure.probe("service", "services/collector")
+        collector.subscribe("ac/v1/lab/units/+/pos")
+        out = subprocess.run(
+            [sys.executable, "-m", "simulators.cli", "fleet", "--port", str(secure.ports.vehicle), "--fleet", "lab",
+             "--ca-file", str(pki / "ca.crt"), "--cert-dir", str(pki / "units"), "--prefix", "PC", "--units", "5",
+             "--hz", "2", "--duration", "2"],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert out.returncode == 0, out.stderr
+        assert "5 connected, 0 dropped, 0 refused" in out.stdout and "positions acknowledged: 20" in out.stdout
+        collector.pump_until(lambda: len(collector.messages) >= 20, 10, "every position")
+        assert {decode_fix(m.payload).unit for m in collector.messages} == set(units)
+    finally:
+        secure.stop()

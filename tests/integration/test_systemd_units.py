@@ -26,7 +26,7 @@ import pytest
 pytestmark = pytest.mark.integration
 
 SYSTEMD_DIR = Path(__file__).resolve().parents[2] / "systemd"
-OUR_UNITS = ("activecalls-agent.service", "activecalls-collector.service")
+OUR_UNITS = ("activecalls-agent.service", "activecalls-collector.service", "activecalls-public-broker.service")
 MOSQUITTO_DROP_IN = Path("mosquitto.service.d") / "activecalls.conf"
 HOST_UNITS = Path("/usr/lib/systemd/system")
 MAX_AGENT_EXPOSURE = 2.5
@@ -163,6 +163,9 @@ def test_collector_and_broker_exposure_is_printed(root: Path) -> None:
     collector = exposure(root, "activecalls-collector.service")
     print(f"\nsystemd-analyze security exposure: activecalls-collector.service {collector}")
     assert collector <= MAX_AGENT_EXPOSURE
+    public = exposure(root, "activecalls-public-broker.service")
+    print(f"systemd-analyze security exposure: activecalls-public-broker.service {public}")
+    assert public <= MAX_AGENT_EXPOSURE
     if (HOST_UNITS / "mosquitto.service").exists():
         broker = exposure(root, "mosquitto.service")
         print(f"systemd-analyze security exposure: mosquitto.service with the drop-in {broker}")
@@ -193,6 +196,16 @@ def test_collector_unit_runs_the_collector_as_decided() -> None:
     assert s["Type"] == ["notify"] and s["Restart"] == ["always"] and "WatchdogSec" in s
     assert s["User"] == ["activecalls"] and "SupplementaryGroups" not in s
     assert (s["StateDirectory"], s["ConfigurationDirectory"]) == (["activecalls-collector"], ["activecalls"])
+
+
+def test_public_broker_unit_runs_the_rendered_public_configuration_unprivileged() -> None:
+    s = service("activecalls-public-broker.service")
+    assert s["ExecStart"] == ["/usr/sbin/mosquitto -c /etc/mosquitto/activecalls-public/mosquitto.conf"]
+    assert s["User"] == ["mosquitto"] and s["CapabilityBoundingSet"] == [""]
+    # The rendered local socket lives in its runtime directory (render's default).
+    assert s["RuntimeDirectory"] == ["activecalls-public-broker"] and "StateDirectory" not in s
+    render = (SYSTEMD_DIR.parent / "deploy/mosquitto/render").read_text()
+    assert "public_socket=/run/activecalls-public-broker/mosquitto.sock" in render
 
 
 def test_units_start_after_the_network_without_requiring_it() -> None:

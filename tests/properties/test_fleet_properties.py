@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from collector.fleet import FleetState, SeqTracker
 from common.fix import Fix
-from common.wire import WireFix
+from common.wire import MAX_SEQ_JUMP, WireFix
 
 UTC = dt.UTC
 T0 = dt.datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
@@ -91,3 +91,44 @@ def test_newest_position_only_moves_forward_and_nothing_is_counted_twice(message
     assert view.fixes == len(delivered)
     assert view.duplicates == sum(len(m) for m in messages) - len(delivered)
     assert view.missing == sum(b - a + 1 for a, b in missing_ranges(delivered))
+
+
+def test_a_seq_jump_is_flagged_not_counted_as_missing() -> None:
+    """Attack 2's seq half: 2**63 - 1 from a unit at 100 is one jump, not 9e18 missing fixes."""
+    tracker = SeqTracker()
+    for seq in range(1, 101):
+        tracker.add(seq)
+    assert tracker.add(2**63 - 1) is True  # passed on (the store judges), flagged
+    assert tracker.jumps == 1 and tracker.missing_count == 0 and tracker.high == 100
+    assert [tracker.add(s) for s in (101, 102)] == [True, True]  # the real ones are not "duplicates"
+    assert tracker.high == 102 and tracker.missing_count == 0
+    assert tracker.add(50) is False  # and duplicates are still caught
+
+
+def test_a_unit_that_really_counts_again_is_followed_after_one_flag() -> None:
+    tracker = SeqTracker()
+    for seq in (5_000_000, 5_000_001, 5_000_003):
+        tracker.add(seq)
+    assert tracker.add(1) is True and tracker.jumps == 1  # a new outbox: seq restarts
+    assert tracker.add(2) is True and (tracker.low, tracker.high) == (1, 2)  # goes on from it: a new count
+    assert tracker.missing_count == 0 and tracker.forgotten == 1  # the old span's gap stays counted
+
+
+@settings(max_examples=300)
+@given(st.lists(st.integers(1, 60) | st.integers(10**6 + 100, 2**63 - 1), min_size=1, max_size=80))
+def test_with_jumps_a_new_seq_is_never_called_a_duplicate(seqs: list[int]) -> None:
+    tracker = SeqTracker()
+    seen: set[int] = set()
+    for seq in seqs:
+        if not tracker.add(seq):
+            assert seq in seen
+        seen.add(seq)
+    assert tracker.missing_count <= len(seqs) * MAX_SEQ_JUMP  # a jump never counts as missing fixes
+
+
+def test_restore_keeps_the_part_of_the_span_holding_the_newest_fix() -> None:
+    huge = (101, 2**63 - 2)
+    below = SeqTracker.restore(1, 2**63 - 1, [(50, 50), huge], around=100)
+    assert (below.low, below.high, below.missing_count) == (1, 100, 1)
+    above = SeqTracker.restore(1, 2**63 - 1, [(50, 50), huge], around=2**63 - 1)
+    assert (above.low, above.high, above.missing_count) == (2**63 - 1, 2**63 - 1, 0)

@@ -8,7 +8,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from collector.ingest import Ignored, Ingest, Rejected
+from collector.ingest import FixesReceived, Ignored, Ingest, Rejected, RejectReason
 from common import wire
 from common.wire import TopicKind, Topics, WireFix
 from tests.strategies import fixes
@@ -83,10 +83,30 @@ def test_near_valid_payloads_are_accepted_whole_or_rejected_and_counted(message:
 
 
 @settings(max_examples=100, deadline=None)
-@given(st.lists(fixes(), min_size=1, max_size=5))
-def test_valid_fixes_always_pass(fs: list[Any]) -> None:
-    ingest = Ingest(T)
+@given(st.lists(fixes(), min_size=1, max_size=5), st.floats(0, wire.MAX_FIX_AHEAD_S))
+def test_valid_fixes_in_time_bounds_always_pass(fs: list[Any], late: float) -> None:
+    ingest = Ingest(T, wire.FixTimeBounds(max_age_s=200 * 365 * 86400.0))
     batch = [WireFix("PC-1", i + 1, f) for i, f in enumerate(fs)]
-    event = ingest.receive(T.track("PC-1"), wire.encode_track("PC-1", batch), 1.0)
+    received = max(f.time.timestamp() for f in fs) - late  # the newest at most the margin ahead
+    event = ingest.receive(T.track("PC-1"), wire.encode_track("PC-1", batch), received)
     assert not isinstance(event, Rejected)
     assert ingest.stats.fixes == len(fs) and ingest.stats.accepted[TopicKind.TRACK] == 1
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(fixes(), min_size=1, max_size=8), st.floats(-3e9, 4e9))
+def test_no_fix_out_of_time_bounds_ever_gets_through(fs: list[Any], received: float) -> None:
+    bounds = wire.FixTimeBounds()
+    ingest = Ingest(T, bounds)
+    batch = [WireFix("PC-1", i + 1, f) for i, f in enumerate(fs)]
+    event = ingest.receive(T.track("PC-1"), wire.encode_track("PC-1", batch), received)
+    def in_bounds(f: WireFix) -> bool:
+        offset = f.fix.time.timestamp() - received
+        return -bounds.max_age_s <= offset <= bounds.ahead_s
+
+    kept = [f for f in batch if in_bounds(f)]
+    if kept:
+        assert isinstance(event, FixesReceived) and list(event.fixes) == kept
+    else:
+        assert isinstance(event, Rejected) and event.reason in (RejectReason.FUTURE, RejectReason.TOO_OLD)
+    assert sum(ingest.stats.refused_fixes.values()) == len(batch) - len(kept)

@@ -33,6 +33,7 @@ def test_every_commented_key_of_the_example_is_accepted(tmp_path: Path) -> None:
     assert config.ingest.shared_group == "collectors" and config.router.osrm_url == "http://127.0.0.1:5000"
     assert config.staleness.report_interval_s == 5.0 and config.eta.model.profiles[0].cruise_mps == 20.0
     assert config.public.enabled and config.public.policy.epsg == 27700
+    assert (config.ingest.fix_time.ahead_s, config.ingest.fix_time.max_age_s) == (120.0, 30 * 86400.0)
 
 
 def test_the_public_section_is_read_with_the_rest() -> None:
@@ -49,6 +50,8 @@ def test_the_public_section_is_read_with_the_rest() -> None:
         ('fleet = "no spaces"', ":1: fleet: fleet id must be"),
         ('fleet = "f"\n[eta]\ncruise_mps = [1, 2]', ":3: [eta] cruise_mps: must be a list of 4 numbers"),
         ('fleet = "f"\n[ingest]\nshared_group = "a/b"', ":3: [ingest] shared_group"),
+        ('fleet = "f"\n[ingest]\nmax_fix_ahead_s = -1', ":3: [ingest] max_fix_ahead_s"),
+        ('fleet = "f"\n[ingest]\nmax_fix_age_days = 0', ":3: [ingest] max_fix_age_days"),
         ('fleet = "f"\n[router]\nosrm_url = "localhost:5000"', ":3: [router] osrm_url: must start with http"),
         ('fleet = "f"\n[store]\nsynchronous = "OFF"', ":3: [store] synchronous: must be one of"),
         ('fleet = "f"\n[staleness]\nfactr = 2', ":3: [staleness] factr: unknown key"),

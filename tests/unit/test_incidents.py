@@ -28,7 +28,22 @@ def test_lifecycle_changes() -> None:
     assert book.apply(dataclasses.replace(closed, status=IncidentStatus.OPEN), 7.0) is IncidentChange.REOPENED
     assert book.clear("INC-1") is IncidentChange.REMOVED and "INC-1" not in book
     assert book.clear("INC-1") is IncidentChange.UNCHANGED
-    assert all(c.affects_etas for c in IncidentChange if c is not IncidentChange.UNCHANGED)
+    quiet = (IncidentChange.UNCHANGED, IncidentChange.CONFLICT)
+    assert all(c.affects_etas for c in IncidentChange if c not in quiet)
+    assert not any(c.affects_etas for c in quiet)
+
+
+def test_an_open_incidents_id_given_to_another_incident_is_refused() -> None:
+    """Attack 5 at the collector: an id already open, another call under it."""
+    book = IncidentBook()
+    assert book.apply(INC, 1.0) is IncidentChange.NEW
+    other = dataclasses.replace(INC, type="robbery", lat=53.0, opened=OPENED + dt.timedelta(seconds=1))
+    assert book.apply(other, 2.0) is IncidentChange.CONFLICT
+    assert book.get("INC-1") == INC  # the first stays
+    assert book.apply(dataclasses.replace(INC, units=("PC-2",)), 3.0) is IncidentChange.ASSIGNED  # updates still go
+    closed = dataclasses.replace(INC, status=IncidentStatus.CLOSED)
+    book.apply(closed, 4.0)
+    assert book.apply(other, 5.0) is IncidentChange.REOPENED  # a closed incident's id may be used again
 
 
 def test_open_incidents_most_urgent_first_and_pruning() -> None:

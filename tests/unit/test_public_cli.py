@@ -29,6 +29,7 @@ def invoke(*args: str) -> tuple[int, str, str]:
 def setup(tmp_path: Path) -> Path:
     """A collector config, its database and the state a running feed saved at NOW."""
     (tmp_path / "secret").write_bytes(SECRET + b"\n")
+    (tmp_path / "secret").chmod(0o600)
     config = tmp_path / "collector.toml"
     config.write_text(
         'fleet = "testfleet"\n[store]\npath = "c.sqlite"\n'

@@ -104,9 +104,13 @@ def test_mistakes_are_one_line_naming_file_line_and_key(text: str, message: str)
 def test_the_secret_file(tmp_path: Path) -> None:
     secret = tmp_path / "secret"
     secret.write_text("3f9c0e55b1d2a7c48e6f0a9b2c1d3e4f\n")
+    with pytest.raises(ConfigError, match=r"pseudonym secret file is not private \(mode 0644: every user"):
+        read_secret(secret)
+    secret.chmod(0o600)
     assert read_secret(secret) == b"3f9c0e55b1d2a7c48e6f0a9b2c1d3e4f"  # the newline is not part of it
     with pytest.raises(ConfigError, match=rf"^{tmp_path}/absent: the pseudonym secret file does not exist "
-                       rf"\(create one with: openssl rand -hex 32 > {tmp_path}/absent\)$"):  # fmt: skip
+                       rf"\(create one with: openssl rand -hex 32 \| sudo install -m 0640 -g activecalls /dev/stdin "
+                       rf"{tmp_path}/absent\)$"):  # fmt: skip
         read_secret(tmp_path / "absent")
     secret.write_text("short\n")
     with pytest.raises(ConfigError, match=r"secret: the pseudonym secret must be at least 16 bytes"):

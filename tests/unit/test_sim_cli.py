@@ -34,7 +34,11 @@ def invoke(*args: str) -> tuple[int, str, str]:
         (["drive", "-o", "-", "--tunnel", "12"], "START:DURATION"),
         (["drive", "-o", "-", "--start", "yesterday"], "ISO 8601"),
         (["fleet", "--units", "1", "--duration", "1", "--fleet", "bad/id"], "fleet id"),
-        (["fleet", "--units", "1", "--duration", "1", "--port", "1"], "cannot connect"),
+        (["fleet", "--units", "1", "--duration", "1", "--port", "1"], "connection refused (broker down or wrong port); "
+                                                                         "is a broker running there?"),
+        (["fleet", "--password-file", "/etc/hostname"], "--password-file needs --username"),
+        (["fleet", "--host", "broker.lab", "--username", "u", "--password-file", "/etc/hostname"], "in clear"),
+        (["fleet", "--cert-dir", "/"], "/SIM-0001.key"),
     ],
 )
 def test_user_mistakes_are_one_clear_line(args: list[str], message: str) -> None:

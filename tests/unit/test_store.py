@@ -197,3 +197,27 @@ def test_schema_is_versioned_wal_and_migrations_only_add(tmp_path: Path) -> None
         assert "DROP " not in migration.upper() and "DELETE " not in migration.upper()
     with pytest.raises(ValueError):
         asyncio.run(Store.open(tmp_path / "x.db", synchronous="OFF"))
+
+
+def test_dead_letters_are_kept_marked_replayed_and_dropped(tmp_path: Path) -> None:
+    from collector.deadletters import DeadLetter, format_dead_letter, format_dead_letters
+
+    path = tmp_path / "c.db"
+    parked = WriteBatch()
+    parked.dead_letters += [DeadLetter("ac/v1/f/units/A/pos", b'{"x":1}\n', EPOCH, "KeyError: 'x'"),
+                            DeadLetter("ac/v1/f/units/B/pos\nforged", b"\xff", EPOCH + 1, "ValueError: y")]  # fmt: skip
+    run(path, lambda store: store.write(parked))
+    letters = run(path, lambda store: store.dead_letters())
+    assert [(d.id, d.topic, d.payload, d.attempts, d.replay) for d in letters] == [
+        (1, "ac/v1/f/units/A/pos", b'{"x":1}\n', 1, False), (2, "ac/v1/f/units/B/pos\nforged", b"\xff", 1, False)]
+    table = format_dead_letters(letters, 2)
+    assert "forged" in table and "\nforged" not in table  # remote text stays on its line
+    assert "payload:  {\"x\":1}\\n" in format_dead_letter(letters[0])
+    assert run(path, lambda store: store.mark_dead_letters([2], replay=True)) == 1
+    assert [d.id for d in run(path, lambda store: store.dead_letters(replay_only=True))] == [2]
+    outcome = WriteBatch(replayed=[1], replay_failed=[(2, "ValueError: again")])
+    run(path, lambda store: store.write(outcome))
+    (left,) = run(path, lambda store: store.dead_letters())
+    assert (left.id, left.error, left.attempts, left.replay) == (2, "ValueError: again", 2, False)
+    assert run(path, lambda store: store.drop_dead_letters(None)) == 1
+    assert run(path, lambda store: store.count_dead_letters()) == 0
