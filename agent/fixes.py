@@ -66,7 +66,9 @@ class _Epoch:
         self.tod = tod
 
     def position(self, lat: float | None, lon: float | None) -> None:
-        # gpsd keeps the position of the last valid sentence of the cycle.
+        # gpsd keeps the position of the last valid sentence of the epoch,
+        # also when the epoch's sentences disagree (a chartplotter that stamps
+        # its RMC a second after the GGA and GLL of the same position).
         if lat is not None and lon is not None:
             self.lat, self.lon, self.position_valid = lat, lon, True
 
@@ -111,6 +113,11 @@ class FixAssembler:
         apply = _TIMED.get(kind)
         if apply is not None:
             tod = sentence.tod_ms  # type: ignore[union-attr]
+            if tod is None:
+                # A GGA/RMC/... with an empty time field (receivers send them
+                # while they have no fix) names no epoch: applied to the open
+                # one, its "no fix" would void a fix it is not part of.
+                return ()
         else:
             apply = _UNTIMED.get(kind)
             if apply is None:  # nmea.Other
@@ -131,6 +138,9 @@ class FixAssembler:
             self._cycle_end, self._end_votes = "", 0
             return ()
         apply(self, epoch, sentence)
+        if kind is nmea.GSV and not sentence.last_part:  # type: ignore[union-attr]
+            # A report in several parts ends a cycle only with its last part.
+            return () if closed is None else (closed,)
         key = sentence.talker + kind.__name__
         epoch.last_key = key
         if key == self._cycle_end:
