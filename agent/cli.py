@@ -66,10 +66,9 @@ def parse(file: str, stats: bool, week_rollover_ref: str | None) -> None:
     try:
         with stream:
             while chunk := stream.read(CHUNK_SIZE):
-                for fix in decoder.feed(chunk):
-                    out.write(fix.to_json() + "\n")
-            for fix in decoder.finish():
-                out.write(fix.to_json() + "\n")
+                if fixes := decoder.feed(chunk):
+                    out.write("".join([fix.to_json() + "\n" for fix in fixes]))
+            out.write("".join([fix.to_json() + "\n" for fix in decoder.finish()]))
         out.flush()
     except OSError as exc:
         if isinstance(exc, BrokenPipeError):

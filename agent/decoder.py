@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from agent import nmea
@@ -17,7 +16,7 @@ from agent.fixes import AssemblerStats, FixAssembler
 from agent.framer import MAX_SENTENCE_LENGTH, FramerStats, LineFramer
 from common.fix import Fix
 
-__all__ = ["DecodeStats", "NmeaDecoder", "decode_chunks"]
+__all__ = ["DecodeStats", "NmeaDecoder"]
 
 
 @dataclass(slots=True)
@@ -112,13 +111,3 @@ class NmeaDecoder:
         if sentence is not None:
             self.last_sentence = sentence
         return fixes
-
-
-def decode_chunks(
-    chunks: Iterable[bytes], *, skip_comments: bool = True, week_rollover_reference: dt.date | None = None
-) -> Iterator[Fix]:
-    """Decode a whole recording (an iterable of byte chunks) lazily."""
-    decoder = NmeaDecoder(skip_comments=skip_comments, week_rollover_reference=week_rollover_reference)
-    for chunk in chunks:
-        yield from decoder.feed(chunk)
-    yield from decoder.finish()
