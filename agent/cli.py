@@ -31,13 +31,13 @@ def main() -> None:
     """Active Calls in-car agent: read a GPS receiver, report fixes over MQTT."""
 
 
-def _date_option(value: str | None) -> dt.date | None:
+def _date_option(ctx: click.Context, param: click.Parameter, value: str | None) -> dt.date | None:
     if value is None:
         return None
     try:
         return dt.date.fromisoformat(value)
     except ValueError:
-        raise click.BadParameter(f"expected a date as YYYY-MM-DD, got {value!r}") from None
+        raise click.BadParameter(f"expected a date as YYYY-MM-DD, got {value!r}", ctx, param) from None
 
 
 @main.command()
@@ -47,17 +47,19 @@ def _date_option(value: str | None) -> dt.date | None:
     "--week-rollover-ref",
     metavar="YYYY-MM-DD",
     envvar="ACTIVECALLS_WEEK_ROLLOVER_REF",
+    show_envvar=True,
+    callback=_date_option,
     help="Move dates before this day forward by 1024-week GPS eras (receivers with stale "
     "firmware). Off by default: recordings keep the dates they were made on.",
 )
-def parse(file: str, stats: bool, week_rollover_ref: str | None) -> None:
+def parse(file: str, stats: bool, week_rollover_ref: dt.date | None) -> None:
     """Decode a recorded NMEA log (FILE, or - for stdin); print one JSON fix per line.
 
-    Lines starting with # are comments. Exit status is 0 whatever the content;
-    only an unreadable file is an error.
+    Lines starting with # are comments. Exit status is 0 whatever the content
+    (a note on stderr when it holds no NMEA sentence); only an unreadable file
+    is an error.
     """
-    reference = _date_option(week_rollover_ref)
-    decoder = NmeaDecoder(skip_comments=True, week_rollover_reference=reference)
+    decoder = NmeaDecoder(skip_comments=True, week_rollover_reference=week_rollover_ref)
     try:
         stream: BinaryIO = sys.stdin.buffer if file == "-" else open(file, "rb")  # noqa: SIM115
     except OSError as exc:  # missing, a directory, no permission: the user's to fix
@@ -76,8 +78,11 @@ def parse(file: str, stats: bool, week_rollover_ref: str | None) -> None:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             sys.exit(0)
         raise click.ClickException(f"cannot read {file}: {exc.strerror or exc}") from None
+    counts = decoder.stats
+    if counts.decoded + counts.rejected_checksum + counts.malformed == 0:
+        click.echo(f"activecalls-agent parse: no NMEA sentence found in {file}", err=True)
     if stats:
-        counters = " ".join(f"{k}={v}" for k, v in decoder.stats.as_dict().items())
+        counters = " ".join(f"{k}={v}" for k, v in counts.as_dict().items())
         click.echo(counters, err=True)
 
 

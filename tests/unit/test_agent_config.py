@@ -86,7 +86,8 @@ def test_cli_bad_config_is_one_line_and_non_zero(tmp_path: Path, command: str) -
     result = subprocess.run([*agent_command(), command, "--config", str(path)], capture_output=True, timeout=60)
     assert result.returncode == 2
     assert result.stdout == b""
-    expected = f"activecalls-agent: error: {path}:4: [gps] baud: must be an integer within [50, 4000000], got '9600'\n"
+    reason = "[gps] baud: must be an integer within [50, 4000000], got '9600'"
+    expected = f"activecalls-agent {command}: error: {path}:4: {reason}\n"
     assert result.stderr.decode() == expected
 
 
@@ -97,4 +98,5 @@ def test_cli_config_from_environment(tmp_path: Path) -> None:
     result = subprocess.run([*agent_command(), "run"], capture_output=True, timeout=60, env=env)
     assert result.returncode == 2  # the user's mistake, as for the collector
     missing = tmp_path / "nope.toml"
-    assert result.stderr.decode() == f"activecalls-agent: error: {missing}: no such file (give another with --config)\n"
+    reason = "no such file (give another with --config)"
+    assert result.stderr.decode() == f"activecalls-agent run: error: {missing}: {reason}\n"
