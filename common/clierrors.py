@@ -62,7 +62,8 @@ class OneLineErrorGroup(click.Group):
     def command_path_of(self, prog: str, argv: list[str]) -> str:
         """``prog`` and the subcommands named in ``argv`` (``activecalls-agent outbox stats``):
         the prefix of every error, as click gives it to usage errors."""
-        path, command = [prog], self
+        path: list[str] = [prog]
+        command: click.Command = self
         for arg in argv:
             if arg.startswith("-"):
                 continue  # the groups' own options (--help, --version) take no value
