@@ -53,7 +53,7 @@ def test_outbox_path_follows_systemd_state_directory() -> None:
         ('unit = "PC 1"\nfleet = "f"\n', ":1: unit: unit id must be 1-64 of"),
         ('unit = "a"\n', "fleet: is required but missing"),
         ('unit = "a"\nfleet = "f"\n[gps]\nbaud = 9600.5\n', ":4: [gps] baud: must be an integer"),
-        ('unit = "a"\nfleet = "f"\n[gps]\nprot = "/dev/x"\n', ":4: [gps] prot: unknown key in [gps]"),
+        ('unit = "a"\nfleet = "f"\n[gps]\nprot = "/dev/x"\n', "prot: unknown key in [gps] (did you mean 'port'?)"),
         ('unit = "a"\nfleet = "f"\n[mqtt]\nprotocol = "4"\n', ":4: [mqtt] protocol: must be one of '5', '3.1.1'"),
         ('unit = "a"\nfleet = "f"\n[mqtt]\ncert_file = "c.pem"\n', ":3: [mqtt] key_file: cert_file and key_file go"),
         ('unit = "a"\nfleet = "f"\n[mqtt]\npassword_file = "p"\n', ":4: [mqtt] password_file: needs a username"),
