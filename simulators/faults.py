@@ -164,7 +164,7 @@ class FaultInjector:
             if t < silent_until:
                 self.stats.skipped_epochs += 1
                 continue
-            yield Epoch(t, tuple(self._epoch_lines(epoch)), epoch.time)
+            yield Epoch(t, tuple(self._epoch_lines(epoch)), epoch.time, epoch.fix)
 
     def _epoch_lines(self, epoch: Epoch) -> Iterator[bytes]:
         spec, rng, counts = self.spec, self._rng, self.stats.counts
