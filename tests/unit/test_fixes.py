@@ -216,3 +216,17 @@ def test_epoch_with_disagreeing_sentences_takes_the_last_position() -> None:
     gga = format_fix(new, sentences=("GGA",))[0]
     assert [f.lat for f in decode(rmc, gga)] == [52.8502]
     assert [f.lat for f in decode(gga, rmc)] == [52.8501]
+
+
+def test_missed_epochs_and_duplicates_are_counted() -> None:
+    """What a flaky link does: whole epochs lost (a 1 Hz receiver's seconds 3-5),
+    and sentences sent twice."""
+    seconds = [0, 1, 2, 6, 7]
+    lines = [s for i in seconds for s in format_fix(fix_at(T0 + dt.timedelta(seconds=i)), sentences=("GGA", "RMC"))]
+    decoder = NmeaDecoder()
+    decoder.feed(b"".join(lines[:3] + lines[2:]))  # the second GGA twice
+    decoder.finish()
+    assert decoder.stats.assembly.missed == 3 and decoder.stats.duplicates == 1
+    clean = NmeaDecoder()
+    clean.feed(b"".join(s for i in range(6) for s in format_fix(fix_at(T0 + dt.timedelta(seconds=i)))))
+    assert clean.stats.assembly.missed == 0 and clean.stats.duplicates == 0
