@@ -361,7 +361,8 @@ def fleet(host: str, port: int, fleet_id: str, units: int, hz: float, duration: 
     try:
         report = run_fleet(config, say=_log(verbose) or (lambda line: None))
     except ConnectionError as exc:
-        raise click.ClickException(str(exc)) from None
+        hint = f"is a broker running there? Start one with 'mosquitto -p {port}', or give --host/--port"
+        raise click.ClickException(f"{exc} ({hint})") from None
     for line in report.lines():
         click.echo(line)
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -90,3 +92,18 @@ def test_demo_says_how_to_reach_the_tools_from_a_new_shell(tmp_path: Path) -> No
     assert path_hint(str(tool), f"{venv_bin}:/usr/bin") == ""  # already on PATH: nothing to say
     (venv_bin / "activate").unlink()
     assert str(venv_bin) in path_hint(str(tool), "/usr/bin")
+
+
+def test_fleet_without_a_broker_says_what_to_start() -> None:
+    from simulators.broker import free_port
+
+    port = free_port()
+    result = subprocess.run(
+        [sys.executable, "-m", "simulators.cli", "fleet", "--port", str(port), "--duration", "1"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        f"activecalls-sim fleet: error: cannot connect to 127.0.0.1:{port}: Connection refused "
+        f"(is a broker running there? Start one with 'mosquitto -p {port}', or give --host/--port)"
+    )
