@@ -67,7 +67,7 @@ class OneLineErrorGroup(click.Group):
         for arg in argv:
             if arg.startswith("-"):
                 continue  # the groups' own options (--help, --version) take no value
-            sub = command.commands.get(arg) if isinstance(command, click.Group) else None
+            sub = command.get_command(click.Context(command), arg) if isinstance(command, click.Group) else None
             if sub is None:
                 break
             path.append(arg)
