@@ -167,7 +167,7 @@ def incident() -> None:
 @click.option(
     "--lat", type=click.FloatRange(-90, 90), required=True,
     help="Where the incident is: latitude in decimal degrees, WGS 84, north positive (e.g. 53.2350).",
-)
+)  # fmt: skip
 @click.option(
     "--lon", type=click.FloatRange(-180, 180), required=True,
     help="Longitude in decimal degrees, WGS 84, east positive (e.g. -1.4210).",
