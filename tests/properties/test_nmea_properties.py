@@ -141,6 +141,7 @@ def test_corpus_logs_in_any_chunking(name: str, cuts: list[int]) -> None:
         got.extend(decoder.feed(data[start:end]))
     assert got + decoder.finish() == whole
     assert decoder.stats.framing.junk == decoder_whole.stats.framing.junk
+    assert decoder.stats.framing.lines == decoder_whole.stats.framing.lines  # CRLF split across reads: one line
 
 
 def test_corpus_is_present() -> None:
