@@ -139,16 +139,16 @@ async def check_gps(gps: GpsSettings, seconds: float) -> list[CheckResult]:
 async def check_broker(settings: MqttSettings, unit: str) -> CheckResult:
     # Another client id than the running agent's, or the broker would drop the agent's session.
     client_id = f"{settings.client_id or unit}-check"
-    what = f"MQTT {settings.protocol}" + (", TLS" if settings.tls else "") + (
-        f", user {settings.username}" if settings.username else ""
+    what = (
+        f"MQTT {settings.protocol}"
+        + (", TLS" if settings.tls else "")
+        + (f", user {settings.username}" if settings.username else "")
     )
     try:
         connection = MqttConnection(settings, client_id=client_id)
         await connection.connect()
     except (MqttError, ConfigError) as exc:
-        return broker_failure(
-            exc, network="the mobile data link (APN, SIM)", identity="this unit", account="this unit"
-        )
+        return broker_failure(exc, network="the mobile data link (APN, SIM)", identity="this unit", account="this unit")
     await connection.disconnect(timeout=1.0)
     return CheckResult("broker", True, f"{settings.url} accepted {client_id} ({what})")
 

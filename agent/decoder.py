@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from agent import nmea
@@ -17,7 +16,7 @@ from agent.fixes import AssemblerStats, FixAssembler
 from agent.framer import MAX_SENTENCE_LENGTH, FramerStats, LineFramer
 from common.fix import Fix
 
-__all__ = ["DecodeStats", "NmeaDecoder", "decode_chunks"]
+__all__ = ["DecodeStats", "NmeaDecoder"]
 
 
 @dataclass(slots=True)
@@ -30,6 +29,7 @@ class DecodeStats:
     bad_checksum: int = 0  # wrong *hh
     missing_checksum: int = 0  # no *hh at all (cut-off lines, run-together fragments)
     malformed: int = 0  # right checksum, wrong grammar
+    duplicates: int = 0  # a sentence byte for byte the same as the one before it
 
     @property
     def rejected_checksum(self) -> int:
@@ -42,10 +42,12 @@ class DecodeStats:
             "sentences": self.decoded,
             "checksum_rejected": self.rejected_checksum,
             "malformed": self.malformed,
+            "duplicates": self.duplicates,
             "junk": self.framing.junk,
             "overlong": self.framing.overlong,
             "ais_skipped": self.framing.encapsulated,
             "epochs": self.assembly.epochs,
+            "missed_epochs": self.assembly.missed,
             "fixes": self.assembly.fixes,
         }
 
@@ -71,6 +73,7 @@ class NmeaDecoder:
         self.stats = DecodeStats(self._framer.stats, self._assembler.stats)
         self.last_sentence: nmea.Sentence | None = None
         self.sentence_types: Counter[str] | None = Counter() if count_types else None
+        self._previous = b""  # the last candidate sentence, for the duplicate count
 
     def feed(self, chunk: bytes) -> list[Fix]:
         """Decode a chunk of bytes; return the fixes it completed."""
@@ -90,7 +93,11 @@ class NmeaDecoder:
         decoded = 0
         sentence: nmea.Sentence | None = None
         types = self.sentence_types
+        previous = self._previous
         for candidate in candidates:
+            if candidate == previous:
+                stats.duplicates += 1  # counted; still decoded (a frozen receiver repeats itself too)
+            previous = candidate
             try:
                 sentence = parse(candidate)
             except nmea.MissingChecksumError:
@@ -109,16 +116,7 @@ class NmeaDecoder:
             if found:
                 fixes.extend(found)
         stats.decoded += decoded
+        self._previous = previous
         if sentence is not None:
             self.last_sentence = sentence
         return fixes
-
-
-def decode_chunks(
-    chunks: Iterable[bytes], *, skip_comments: bool = True, week_rollover_reference: dt.date | None = None
-) -> Iterator[Fix]:
-    """Decode a whole recording (an iterable of byte chunks) lazily."""
-    decoder = NmeaDecoder(skip_comments=skip_comments, week_rollover_reference=week_rollover_reference)
-    for chunk in chunks:
-        yield from decoder.feed(chunk)
-    yield from decoder.finish()

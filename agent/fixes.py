@@ -35,6 +35,7 @@ class AssemblerStats:
     no_fix: int = 0  # epochs the receiver itself marked invalid, or without position
     frozen: int = 0  # epochs whose GGA repeated the previous GGA time
     undated: int = 0  # valid epochs before any RMC/ZDA date was known
+    missed: int = 0  # epochs missing from the stream: time steps longer than the receiver's interval
 
 
 class _Epoch:
@@ -66,7 +67,9 @@ class _Epoch:
         self.tod = tod
 
     def position(self, lat: float | None, lon: float | None) -> None:
-        # gpsd keeps the position of the last valid sentence of the cycle.
+        # gpsd keeps the position of the last valid sentence of the epoch,
+        # also when the epoch's sentences disagree (a chartplotter that stamps
+        # its RMC a second after the GGA and GLL of the same position).
         if lat is not None and lon is not None:
             self.lat, self.lon, self.position_valid = lat, lon, True
 
@@ -102,6 +105,7 @@ class FixAssembler:
         self._cycle_end = ""  # key of the sentence that closes a cycle
         self._end_candidate = ""
         self._end_votes = 0
+        self._interval = 0  # the shortest step between epochs seen: the receiver's interval (ms)
         self._midnight_date: dt.date | None = None  # cache: one datetime per day
         self._midnight = dt.datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -111,6 +115,11 @@ class FixAssembler:
         apply = _TIMED.get(kind)
         if apply is not None:
             tod = sentence.tod_ms  # type: ignore[union-attr]
+            if tod is None:
+                # A GGA/RMC/... with an empty time field (receivers send them
+                # while they have no fix) names no epoch: applied to the open
+                # one, its "no fix" would void a fix it is not part of.
+                return ()
         else:
             apply = _UNTIMED.get(kind)
             if apply is None:  # nmea.Other
@@ -121,6 +130,7 @@ class FixAssembler:
         if tod is not None and (epoch is None or tod != epoch.tod):
             if epoch is not None:
                 closed = self._close(epoch)
+                self._count_missed(tod - epoch.tod)
             epoch = self._epoch = _Epoch(tod)
             self.stats.epochs += 1
         elif epoch is None:
@@ -131,6 +141,9 @@ class FixAssembler:
             self._cycle_end, self._end_votes = "", 0
             return ()
         apply(self, epoch, sentence)
+        if kind is nmea.GSV and not sentence.last_part:  # type: ignore[union-attr]
+            # A report in several parts ends a cycle only with its last part.
+            return () if closed is None else (closed,)
         key = sentence.talker + kind.__name__
         epoch.last_key = key
         if key == self._cycle_end:
@@ -138,6 +151,17 @@ class FixAssembler:
             if fix is not None:
                 return (fix,) if closed is None else (closed, fix)
         return () if closed is None else (closed,)
+
+    def _count_missed(self, step: int) -> None:
+        if step < -DAY_MS // 2:
+            step += DAY_MS  # past midnight
+        if step <= 0:
+            return  # a late sentence of an earlier epoch
+        interval = self._interval
+        if interval == 0 or step < interval:
+            self._interval = step
+        elif step * 2 > interval * 3:  # more than 1.5 intervals: whole epochs never arrived
+            self.stats.missed += round(step / interval) - 1
 
     def flush(self) -> tuple[Fix, ...]:
         """End of stream: emit the epoch still open, if it is a fix."""

@@ -35,7 +35,7 @@ _BLANK: Final = b" \t\r\n\x00"
 
 @dataclass(slots=True)
 class FramerStats:
-    lines: int = 0  # LF-terminated lines seen
+    lines: int = 0  # lines seen, ended by LF, CRLF or a lone CR
     candidates: int = 0  # '$' candidates handed to the decoder
     junk: int = 0  # runs of bytes that are not part of any sentence
     overlong: int = 0  # candidates dropped for exceeding max_length
@@ -64,10 +64,14 @@ class LineFramer:
         self._before = b"\n"
         self._pending = b""
         self._in_junk = False
+        self._cr_last = False  # the last chunk ended with CR: an LF next ends the same line
 
     def feed(self, chunk: bytes) -> list[bytes]:
         """Add bytes from the stream; return the candidates they completed."""
-        self.stats.lines += chunk.count(b"\n")
+        if chunk:
+            crlf = chunk.count(b"\r\n") + (self._cr_last and chunk[0] == 0x0A)
+            self.stats.lines += chunk.count(b"\n") + chunk.count(b"\r") - crlf
+            self._cr_last = chunk[-1] == 0x0D
         data = self._pending + chunk
         cut = data.rfind(b"\n") + 1
         if cut == 0:

@@ -23,24 +23,17 @@ anchor was the wrong one: the policy re-anchors on the new position.
 from __future__ import annotations
 
 import enum
-import math
 from dataclasses import dataclass
-from typing import Final
 
+from common import geodesy
 from common.fix import Fix
 
 __all__ = ["Decision", "Reason", "ReportPolicy", "ReportSettings", "distance_m", "heading_change_deg"]
 
-EARTH_RADIUS_M: Final = 6_371_008.8  # mean radius (IUGG)
-
 
 def distance_m(a: Fix, b: Fix) -> float:
-    """Great-circle distance in metres (haversine: exact enough at any range)."""
-    lat1, lat2 = math.radians(a.lat), math.radians(b.lat)
-    dlat = lat2 - lat1
-    dlon = math.radians(b.lon - a.lon)
-    h = math.sin(dlat / 2) ** 2 + math.cos(lat1) * math.cos(lat2) * math.sin(dlon / 2) ** 2
-    return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(h)))
+    """Great-circle distance in metres between two fixes."""
+    return geodesy.distance_m(a.lat, a.lon, b.lat, b.lon)
 
 
 def heading_change_deg(a: float, b: float) -> float:

@@ -1,26 +1,47 @@
-"""Throughput of the whole decode (framer + parse + assembly) against plain pynmea2.
+"""``activecalls-agent parse`` as a user runs it, against plain pynmea2 and gpsd's gpsdecode.
 
-Builds a synthetic 1 Hz GGA+RMC+GSA+VTG trace of EPOCHS epochs, then times,
-in the same run and on the same lines:
-  baseline: pynmea2.parse(line) for every line (what a naive agent would do)
-  ours:     NmeaDecoder.feed() over the byte stream in 4 KiB reads, to fixes
-and prints both rates and ours/baseline. Target: ratio >= 0.5.
+Writes a synthetic 1 Hz GGA+RMC+GSA+VTG trace of EPOCHS epochs to a file, then
+times whole processes on it (start-up, reading, decoding and writing output
+to a file all included), best of RUNS, interleaved so load affects each alike:
 
-    python bench/parse.py [EPOCHS]
+  baseline:  python -c 'for line in file: pynmea2.parse(line)'  (no output)
+  ours:      activecalls-agent parse TRACE > out.jsonl
+  gpsdecode: gpsdecode -j < TRACE > out.json   (gpsd's C decoder, if installed)
+
+and prints the rates, ours/baseline (target >= 0.5) and ours/gpsdecode.
+The same three are then timed on the gpsd regression logs in tests/data/gpsd
+(all concatenated: what real receivers send, comments, binary and all).
+
+    python bench/parse.py [EPOCHS] [RUNS]
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import math
+import shutil
+import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Sequence
+from pathlib import Path
 
-import pynmea2
-
-from agent.decoder import NmeaDecoder
 from agent.formatter import format_fix
 from common.fix import Fix
+
+ROOT = Path(__file__).resolve().parents[1]
+AGENT = Path(sys.executable).with_name("activecalls-agent")
+# Every line through pynmea2.parse, errors passed over (real logs have comments and garbage).
+BASELINE = """\
+import sys, pynmea2
+parse, error = pynmea2.parse, pynmea2.ParseError
+for line in open(sys.argv[1], errors="replace"):
+    try:
+        parse(line)
+    except error:
+        pass
+"""
 
 
 def synthetic_trace(epochs: int) -> bytes:
@@ -43,43 +64,73 @@ def synthetic_trace(epochs: int) -> bytes:
     return b"".join(parts)
 
 
-def best_of(runs: int, fn) -> float:  # type: ignore[no-untyped-def]
-    best = math.inf
-    for _ in range(runs):
+def run_once(argv: Sequence[str], stdin: Path | None, stdout: Path) -> float:
+    with open(stdout, "wb") as out, open(stdin or "/dev/null", "rb") as inp:
         t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
+        subprocess.run(argv, stdin=inp, stdout=out, check=True)
+        return time.perf_counter() - t0
+
+
+def compare(trace: Path, runs: int, work: Path) -> dict[str, float]:
+    """Best-of-``runs`` seconds for each command on ``trace``."""
+    commands: dict[str, tuple[list[str], Path | None]] = {
+        "baseline": ([sys.executable, "-c", BASELINE, str(trace)], None),
+        "ours": ([str(AGENT), "parse", str(trace)], None),
+    }
+    gpsdecode = shutil.which("gpsdecode")
+    if gpsdecode:
+        commands["gpsdecode"] = ([gpsdecode, "-j"], trace)
+    best = dict.fromkeys(commands, math.inf)
+    for _ in range(runs):
+        for name, (argv, stdin) in commands.items():
+            best[name] = min(best[name], run_once(argv, stdin, work / f"{name}.out"))
     return best
 
 
+def count_lines(path: Path) -> int:
+    with open(path, "rb") as f:
+        return sum(1 for _ in f)
+
+
+def report(title: str, lines: int, best: dict[str, float], work: Path) -> None:
+    fixes = count_lines(work / "ours.out")
+    print(title)
+    labels = {
+        "baseline": "baseline pynmea2.parse per line:",
+        "ours": "activecalls-agent parse:",
+        "gpsdecode": "gpsdecode -j:",
+    }
+    for name, seconds in best.items():
+        tail = f" -> {fixes} fixes" if name == "ours" else ""
+        print(f"  {labels[name]:33} {seconds:6.2f} s  {lines / seconds:10,.0f} lines/s{tail}")
+    print(f"  ratio ours/baseline: {best['baseline'] / best['ours']:.2f} (target >= 0.5)")
+    if "gpsdecode" in best:
+        print(f"  ratio ours/gpsdecode: {best['gpsdecode'] / best['ours']:.2f}")
+    else:
+        print("  gpsdecode not installed (apt-get install gpsd-clients): not compared")
+
+
 def main() -> None:
-    epochs = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
-    data = synthetic_trace(epochs)
-    lines = data.decode("ascii").splitlines()
-    n = len(lines)
+    epochs = int(sys.argv[1]) if len(sys.argv) > 1 else 50_000
+    runs = int(sys.argv[2]) if len(sys.argv) > 2 else 5
+    with tempfile.TemporaryDirectory(prefix="bench-parse-") as tmp:
+        work = Path(tmp)
+        trace = work / "trace.nmea"
+        trace.write_bytes(synthetic_trace(epochs))
+        lines = epochs * 4
+        best = compare(trace, runs, work)
+        fixes = count_lines(work / "ours.out")
+        assert fixes == epochs, (fixes, epochs)
+        title = f"synthetic trace: {epochs} epochs, {lines} sentences (GGA+RMC+GSA+VTG at 1 Hz)"
+        report(f"{title}, whole processes, best of {runs}", lines, best, work)
 
-    def baseline() -> None:
-        parse = pynmea2.parse
-        for line in lines:
-            parse(line)
-
-    fixes: list[Fix] = []
-
-    def ours() -> None:
-        fixes.clear()
-        decoder = NmeaDecoder()
-        for i in range(0, len(data), 4096):
-            fixes.extend(decoder.feed(data[i : i + 4096]))
-        fixes.extend(decoder.finish())
-
-    t_base = best_of(3, baseline)
-    t_ours = best_of(3, ours)
-    assert len(fixes) == epochs, (len(fixes), epochs)
-    base_rate, our_rate = n / t_base, n / t_ours
-    print(f"trace: {epochs} epochs, {n} sentences (GGA+RMC+GSA+VTG at 1 Hz), {len(data) / 1e6:.1f} MB")
-    print(f"baseline pynmea2.parse per line: {base_rate:10,.0f} sentences/s")
-    print(f"ours (framer+decode+assembly):   {our_rate:10,.0f} sentences/s -> {len(fixes)} fixes")
-    print(f"ratio ours/baseline: {our_rate / base_rate:.2f} (target >= 0.5)")
+        logs = sorted((ROOT / "tests" / "data" / "gpsd").glob("*.log"))
+        real = work / "gpsd-logs.nmea"
+        real.write_bytes(b"".join(p.read_bytes() for p in logs) * 10)
+        real_lines = real.read_bytes().count(b"\n")
+        best = compare(real, runs, work)
+        title = f"gpsd regression logs: {len(logs)} logs x 10, {real_lines} lines"
+        report(f"{title}, whole processes, best of {runs}", real_lines, best, work)
 
 
 if __name__ == "__main__":

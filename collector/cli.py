@@ -175,8 +175,14 @@ def incident() -> None:
 @config_option
 @click.option("--type", "incident_type", required=True, help="CAD incident type, e.g. burglary.")
 @click.option("--priority", type=click.IntRange(1, 4), required=True, help="1 (emergency) to 4 (routine).")
-@click.option("--lat", type=click.FloatRange(-90, 90), required=True)
-@click.option("--lon", type=click.FloatRange(-180, 180), required=True)
+@click.option(
+    "--lat", type=click.FloatRange(-90, 90), required=True,
+    help="Where the incident is: latitude in decimal degrees, WGS 84, north positive (e.g. 53.2350).",
+)  # fmt: skip
+@click.option(
+    "--lon", type=click.FloatRange(-180, 180), required=True,
+    help="Longitude in decimal degrees, WGS 84, east positive (e.g. -1.4210).",
+)  # fmt: skip
 @click.option("--id", "incident_id",
               help="Incident id, e.g. the CAD's (default: INC-<UTC date>-<time>-<8 random hex digits>). "
                    "Refused if an incident with this id is open with different details.")  # fmt: skip

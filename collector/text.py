@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 
 from collector.fleet import UnitView
 from collector.incidents import IncidentEntry
-from common.wire import EtaReport, EtaRow, IncidentStatus, UnitState
+from common.wire import EtaMethod, EtaReport, EtaRow, IncidentStatus, UnitState
 
 __all__ = ["format_etas", "format_incidents", "format_units", "human_age", "human_distance", "human_duration"]
 
@@ -165,7 +165,7 @@ def format_etas(report: EtaReport, now: float) -> str:
             [
                 row.unit,
                 _eta_cell(row),
-                human_distance(row.distance_m),
+                human_distance(row.distance_m) + ("" if row.method is EtaMethod.ROUTER else " est."),
                 human_age(row.fix_age_s + since_computed),
                 "unknown" if row.status is None else row.status.value,
                 row.method.value,
@@ -178,9 +178,13 @@ def format_etas(report: EtaReport, now: float) -> str:
             f"Showing the {len(report.units)} soonest of {report.candidates} candidate units "
             "(the rest are further away; [eta] max_units sets how many are listed)."
         )
-    # By road: the router's distance, or the model's estimate (straight line x circuity).
+    # By road: the router's distance; without one, the model's estimate,
+    # which is no road at all, so it says so.
     headers = ["UNIT", "ETA", "BY ROAD", "POSITION", "DUTY", "METHOD", "CONFIDENCE", "NOTES"]
-    return "\n".join(head) + "\n\n" + _table(headers, rows, right=(2,))
+    table = _table(headers, rows, right=(2,))
+    if any(row.method is not EtaMethod.ROUTER for row in report.units):
+        table += "est. = no road distance: the straight line x [eta] circuity\n"
+    return "\n".join(head) + "\n\n" + table
 
 
 def format_time_short(time: dt.datetime) -> str:

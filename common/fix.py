@@ -38,9 +38,10 @@ class FixOutOfRangeError(InvalidFixError):
 
 
 def format_time(time: dt.datetime) -> str:
-    """``2019-04-06T12:00:01.000Z``: UTC, milliseconds, as gpsd and our wire use."""
-    # Not %Y: glibc writes year 1 as "1", which no ISO 8601 reader takes back.
-    return f"{time.year:04d}-" + time.strftime("%m-%dT%H:%M:%S.") + f"{time.microsecond // 1000:03d}Z"
+    """``2019-04-06T12:00:01.000Z``: UTC, milliseconds, as gpsd and our wire use.
+
+    ``time`` must be UTC (a Fix's is): its ``+00:00`` becomes ``Z``."""
+    return time.isoformat(timespec="milliseconds")[:-6] + "Z"
 
 
 def parse_time(text: str) -> dt.datetime:
@@ -138,7 +139,23 @@ class Fix:
         return out
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), separators=(",", ":"))
+        """``json.dumps(self.to_dict(), separators=(",", ":"))``, built directly:
+        ``parse`` prints one per fix and json.dumps is most of its output cost.
+        Numbers are finite ints and floats (checked on construction), whose
+        repr is what json writes."""
+        text = f'{{"time":"{format_time(self.time)}","lat":{self.lat!r},"lon":{self.lon!r}'
+        if self.alt is not None:
+            text += f',"alt":{self.alt!r}'
+        if self.speed is not None:
+            text += f',"speed":{self.speed!r}'
+        if self.track is not None:
+            text += f',"track":{self.track!r}'
+        text += f',"mode":{self.mode!r}'
+        if self.hdop is not None:
+            text += f',"hdop":{self.hdop!r}'
+        if self.sats is not None:
+            text += f',"sats":{self.sats!r}'
+        return text + "}"
 
     @classmethod
     def from_dict(cls, obj: Any) -> Fix:

@@ -21,6 +21,7 @@ Pure apart from reading the file; no knowledge of any service's schema.
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import re
 import tomllib
 from collections.abc import Sequence
@@ -245,7 +246,9 @@ class Table:
         for key in self._data:
             if key not in self._read:
                 where = f"in [{'.'.join(self.section)}]" if self.section else "at the top level"
-                raise self.error(key, f"unknown key {where}")
+                close = difflib.get_close_matches(key, sorted(self._read), n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise self.error(key, f"unknown key {where}{hint}")
 
     def _check_range(self, key: str, value: float, low: float | None, high: float | None) -> None:
         if (low is not None and value < low) or (high is not None and value > high):

@@ -112,11 +112,9 @@ def start_broker(workdir: Path, extra_config: str = "") -> Broker:
         f"persistence_location {workdir}/\n"
         f"log_dest file {log}\n"
         "max_queued_messages 0\n"  # unlimited: nothing is dropped for a slow subscriber
-        "max_inflight_messages 100\n"
+        "max_inflight_messages 100\n" + ("user root\n" if os.geteuid() == 0 else "") + extra_config
         # Started as root (CI, a container), Mosquitto would switch to the
         # 'mosquitto' user, which cannot write its log or store into workdir.
-        + ("user root\n" if os.geteuid() == 0 else "")
-        + extra_config
     )
     broker = Broker(LOOPBACK, port, spawn_mosquitto(config), config, log)
     try:

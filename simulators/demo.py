@@ -119,6 +119,17 @@ def _tool(name: str) -> str:
     return str(beside) if beside.exists() else (shutil.which(name) or name)
 
 
+def path_hint(tool: str, path_env: str) -> str:
+    """How to run the commands shown in a new shell, when ``tool`` (the full path
+    of one console script) is not what ``PATH`` finds under its name."""
+    bindir = Path(tool).parent
+    if shutil.which(Path(tool).name, path=path_env) == tool:
+        return ""
+    if (bindir / "activate").exists():
+        return f"In a new shell, put the tools on PATH first: . {shlex.quote(str(bindir / 'activate'))}"
+    return f"In a new shell, type the tools with their folder: {shlex.quote(str(bindir))}/activecalls-collector ..."
+
+
 def _say(text: str) -> None:
     print(f"\n== {text}", flush=True)
 
@@ -164,6 +175,8 @@ def run_demo(*, workdir: Path | None = None, keep: bool = False) -> None:
     kept = "" if workdir is not None or keep else "; deleted at the end unless you pass --keep"
     print(f"The demo's folder (configs, logs, databases, public files): {folder}{kept}")
     print(f"The commands shown are what you would type in it (cd {shlex.quote(str(folder))}).")
+    if hint := path_hint(_tool("activecalls-collector"), os.environ.get("PATH", "")):
+        print(hint)
     try:
         _play(stack)
     finally:
@@ -336,4 +349,3 @@ def _recommended(etas_table: str) -> str | None:
                 if word.startswith(("PC-", "SIM-")):
                     return word
     return None
-

@@ -180,8 +180,11 @@ def plan(config: DriveConfig, rng: random.Random) -> Trajectory:
             break
         stop_s, dwell = stops[next_stop]
         if s >= stop_s - 1e-9:
-            # Arrived at a stop: hold still for the dwell, then go on.
+            # Arrived at a stop: hold still for the dwell (or until --duration
+            # ends the drive), then go on.
             for _ in range(round(dwell / STEP_S)):
+                if t >= limit_end:
+                    break
                 t += STEP_S
                 distance.append(s)
                 speed.append(0.0)
@@ -291,6 +294,7 @@ class DriveSim:
                 "lat": round(lat, 9), "lon": round(lon, 9), "alt": round(alt, 2), "speed": round(v, 3),
                 "track": round(track, 2), "distance_m": round(s, 3), "fix": not in_tunnel,
             }  # fmt: skip
+            fix = None
             if in_tunnel:
                 lines = format_no_fix(time, talker=c.talker, sentences=kinds) if kinds else []
             else:
@@ -300,7 +304,7 @@ class DriveSim:
                 lines = format_fix(fix, talker=c.talker, sentences=kinds) if kinds else []
                 truth["reported"] = {"lat": round(n_lat, 9), "lon": round(n_lon, 9)}
             self._on_truth(truth)
-            yield Epoch(offset_ms, tuple(lines), time)
+            yield Epoch(offset_ms, tuple(lines), time, fix)
             cycle += 1
             interval = c.interval_ms if receiver is None else receiver.state.interval_ms
             offset_ms += interval

@@ -12,6 +12,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from common.fix import Fix
+
 __all__ = ["Epoch", "Item", "Stall", "Unplug"]
 
 
@@ -20,6 +22,7 @@ class Epoch:
     offset_ms: int  # stream time at which these bytes are due
     lines: tuple[bytes, ...]  # each a sentence (or whatever the log held) with its line ending
     time: dt.datetime | None = None  # the UTC time the sentences carry, when known
+    fix: Fix | None = None  # the position they report (a synthetic drive's; None: no fix, or not known)
 
     @property
     def data(self) -> bytes:

@@ -41,8 +41,8 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from common.errors import ActiveCallsError
+from common.geodesy import offset
 from simulators.events import Epoch, Item, Stall, Unplug
-from simulators.geo import EARTH_RADIUS_M
 from simulators.rewrite import move_position, shift_time, split
 
 __all__ = ["KINDS", "FaultError", "FaultInjector", "FaultSpec", "FaultStats", "parse_faults"]
@@ -164,7 +164,7 @@ class FaultInjector:
             if t < silent_until:
                 self.stats.skipped_epochs += 1
                 continue
-            yield Epoch(t, tuple(self._epoch_lines(epoch)), epoch.time)
+            yield Epoch(t, tuple(self._epoch_lines(epoch)), epoch.time, epoch.fix)
 
     def _epoch_lines(self, epoch: Epoch) -> Iterator[bytes]:
         spec, rng, counts = self.spec, self._rng, self.stats.counts
@@ -176,10 +176,8 @@ class FaultInjector:
             bearing = rng.uniform(0.0, 2 * math.pi)
             distance = rng.uniform(300.0, 3000.0)
             lat = _first_latitude(lines)
-            dlat = math.degrees(distance * math.cos(bearing) / EARTH_RADIUS_M)
-            dlon = math.degrees(
-                distance * math.sin(bearing) / (EARTH_RADIUS_M * max(0.01, math.cos(math.radians(lat))))
-            )
+            moved_lat, moved_lon = offset(lat, 0.0, distance * math.sin(bearing), distance * math.cos(bearing))
+            dlat, dlon = moved_lat - lat, moved_lon
             lines = tuple(move_position(line, dlat, dlon) for line in lines)
             counts["jump"] += 1
         for line in lines:

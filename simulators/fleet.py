@@ -293,7 +293,8 @@ class _Runner:
         units = [_Unit(plan, self) for plan in plans]
         await self._connect_all(units)
         if report.connects == 0:
-            hint = ("is a broker running there? (scripts/demo starts one; or: mosquitto -p PORT)"
+            port = cfg.mqtt.port
+            hint = (f"is a broker running there? Start one with 'mosquitto -p {port}', or give --host/--port"
                     if "refused" in self.last_error else "check the options")  # fmt: skip
             raise FleetError(f"no unit could connect: {self.last_error}; {hint}")
         self.say(f"{report.connects} of {len(units)} units connected")

@@ -13,35 +13,10 @@ import bisect
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Final
 
-__all__ = ["EARTH_RADIUS_M", "LocalPlane", "Polyline", "bearing_deg", "distance_m", "offset"]
+from common.geodesy import EARTH_RADIUS_M, distance_m, offset
 
-EARTH_RADIUS_M: Final = 6_371_008.8  # IUGG mean radius
-
-
-def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Great-circle (haversine) distance."""
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(a)))
-
-
-def bearing_deg(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Initial great-circle bearing from point 1 to point 2, [0, 360)."""
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dl = math.radians(lon2 - lon1)
-    y = math.sin(dl) * math.cos(p2)
-    x = math.cos(p1) * math.sin(p2) - math.sin(p1) * math.cos(p2) * math.cos(dl)
-    return math.degrees(math.atan2(y, x)) % 360.0
-
-
-def offset(lat: float, lon: float, east_m: float, north_m: float) -> tuple[float, float]:
-    """The point ``east_m``/``north_m`` metres from (lat, lon) (small offsets)."""
-    dlat = math.degrees(north_m / EARTH_RADIUS_M)
-    dlon = math.degrees(east_m / (EARTH_RADIUS_M * math.cos(math.radians(lat))))
-    return lat + dlat, lon + dlon
+__all__ = ["EARTH_RADIUS_M", "LocalPlane", "Polyline", "distance_m", "offset"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,8 @@ sentences to send and how often. Families:
 ``ublox8`` / ``ublox9`` (u-blox M8 / M9)
     UBX CFG-MSG, CFG-RATE, CFG-PRT, CFG-NAV5 set or poll (ACK-ACK, or
     ACK-NAK for a bad payload), CFG-CFG save (acknowledged), MON-VER poll (the answer names the model),
-    ``$PUBX,40`` NMEA rate commands; ``ublox9`` also CFG-VALSET/VALGET with
+    ``$PUBX,40`` NMEA rate commands, CFG-MSG for the UBX NAV messages (then
+    sent each solution, :mod:`simulators.ubxnav`); ``ublox9`` also CFG-VALSET/VALGET with
     the keys of ``agent.ubx.KEYS`` (an unknown key NAKs the whole message, as
     the receiver does), ``ublox8`` NAKs them as an M8 does.
 ``none``
@@ -27,6 +28,7 @@ Commands with a bad checksum are ignored, as real receivers do.
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 import struct
 from collections.abc import Callable, Sequence
@@ -37,7 +39,9 @@ from agent import ubx
 from agent.framer import LineFramer
 from agent.nmea import format_sentence
 from agent.receiver.messages import PMTK314_FIELDS
+from common.fix import Fix
 from simulators.rewrite import sentence_type, split
+from simulators.ubxnav import NAV_CLASS, NAV_MESSAGES, nav_messages
 
 __all__ = ["MTK_RELEASE", "MTK_TYPES", "Family", "Receiver", "ReceiverState", "nmea_types"]
 
@@ -77,6 +81,8 @@ class ReceiverState:
     dynamic_model: int = 0  # u-blox CFG-NAV5 dynModel (0 portable, 4 automotive)
     rate_changed: bool = False  # the agent set the rate (replay then thins the log)
     values: dict[int, int] = field(default_factory=dict)  # other VALSET keys, for VALGET
+    ubx_enabled: bool = True  # CFG-PRT: UBX in the port's output protocols
+    nav_outputs: dict[int, int] = field(default_factory=dict)  # UBX NAV message id -> every N solutions
 
 
 @dataclass(slots=True)
@@ -290,7 +296,7 @@ class Receiver:
         if message == ubx.CFG_MSG:
             if len(p) == 2:
                 kind = self._nmea_type(p[0], p[1])
-                rate = self._every(kind) if kind else 0
+                rate = self._every(kind) if kind else s.nav_outputs.get(p[1], 0) if p[0] == NAV_CLASS else 0
                 return [ubx.encode(ubx.CFG_MSG, p + bytes((rate,))), *self._ack(frame, True, "CFG-MSG poll")]
             if len(p) not in (3, 8):
                 return self._ack(frame, False, "CFG-MSG")
@@ -298,10 +304,13 @@ class Receiver:
             kind = self._nmea_type(p[0], p[1])
             if kind:
                 self._set_output(kind, rate)
+            elif p[0] == NAV_CLASS:
+                s.nav_outputs[p[1]] = rate
+                kind = NAV_MESSAGES.get(p[1], "NAV (not emulated)")
             return self._ack(frame, True, f"CFG-MSG 0x{p[0]:02X} 0x{p[1]:02X} {kind or ''} every {rate}")
         if message == ubx.CFG_PRT:
             if len(p) in (0, 1):
-                out_mask = 0x0003 if s.nmea_enabled else 0x0001
+                out_mask = (0x0002 if s.nmea_enabled else 0) | (0x0001 if s.ubx_enabled else 0)
                 payload = struct.pack("<BBHIIHHHH", 1, 0, 0, 0x08D0, s.baud, 0x0007, out_mask, 0, 0)
                 return [ubx.encode(ubx.CFG_PRT, payload), *self._ack(frame, True, "CFG-PRT poll")]
             if len(p) != 20:
@@ -310,7 +319,7 @@ class Receiver:
             if port == 1:  # UART1, the one we are
                 if baud <= 0:
                     return self._ack(frame, False, "CFG-PRT baud 0")
-                s.baud, s.nmea_enabled = baud, bool(out_mask & 0x0002)
+                s.baud, s.nmea_enabled, s.ubx_enabled = baud, bool(out_mask & 0x0002), bool(out_mask & 0x0001)
             return self._ack(frame, True, f"CFG-PRT port {port} baud {baud} out 0x{out_mask:04X}")
         if message == ubx.CFG_NAV5:
             if len(p) == 0:
@@ -425,6 +434,14 @@ class Receiver:
                     continue
             out.append(line)
         return out
+
+    def binary(self, time: dt.datetime | None, fix: Fix | None, cycle: int) -> list[bytes]:
+        """The UBX NAV messages of one solution, as turned on (CFG-MSG class 0x01);
+        none from other families, without a time, or with UBX output off."""
+        s = self.state
+        if self.family not in (Family.UBLOX8, Family.UBLOX9) or time is None or not s.ubx_enabled:
+            return []
+        return nav_messages(time, fix, s.nav_outputs, cycle)
 
     def sentence_types(self, default: Sequence[str], cycle: int) -> list[str]:
         """For a synthetic receiver: the sentence types of its ``cycle``-th solution."""

@@ -15,6 +15,7 @@ and are counted as ``unread``; at ``speed 0`` the stream waits instead.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import errno
 import os
 import select
@@ -27,6 +28,8 @@ from dataclasses import dataclass, field
 from types import FrameType
 from typing import Final, Protocol
 
+from agent.decoder import NmeaDecoder
+from common.fix import Fix
 from simulators.events import Epoch, Item, Stall, Unplug
 from simulators.pty import PtyPort
 from simulators.receiver import Receiver
@@ -345,6 +348,8 @@ def serve(
                     stats.thinned += 1
                 else:
                     lines = item.lines if receiver is None or not select else receiver.select(item.lines, cycle)
+                    if receiver is not None and receiver.state.nav_outputs:
+                        lines = [*lines, *receiver.binary(*_solution(item), cycle)]
                     cycle += 1
                     data = b"".join(lines)
                     if data:
@@ -371,6 +376,17 @@ def serve(
             signal.signal(sig, handler)
         output.close()
     return stats
+
+
+def _solution(epoch: Epoch) -> tuple[dt.datetime | None, Fix | None]:
+    """The time and fix one epoch reports, for a receiver's binary messages:
+    a synthetic drive's own, or what the replayed sentences decode to."""
+    if epoch.fix is not None:
+        return epoch.time or epoch.fix.time, epoch.fix
+    decoder = NmeaDecoder()
+    fixes = decoder.feed(epoch.data) + decoder.finish()
+    fix = fixes[-1] if fixes else None
+    return (fix.time if fix is not None else epoch.time), fix
 
 
 def _sleep(seconds: float, stop: _Stop) -> None:

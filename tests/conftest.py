@@ -5,6 +5,7 @@ Every process a test starts is stopped by the test (by PID) at teardown.
 
 from __future__ import annotations
 
+import csv
 import os
 import pty
 import tty
@@ -22,6 +23,12 @@ from simulators.broker import wait_for_port as wait_for_port
 
 DATA = Path(__file__).parent / "data"
 GPSD_CORPUS = DATA / "gpsd"
+
+
+def gpsd_manifest() -> dict[str, dict[str, str]]:
+    """tests/data/gpsd/MANIFEST.tsv: file name -> its row."""
+    with open(GPSD_CORPUS / "MANIFEST.tsv", newline="") as manifest:
+        return {row["file"]: row for row in csv.DictReader(manifest, delimiter="\t")}
 
 
 def _mosquitto() -> str:
@@ -78,5 +85,5 @@ def pty_pair() -> Iterator[PtyPair]:
 @pytest.fixture(scope="session")
 def gpsd_logs() -> list[Path]:
     logs = sorted(GPSD_CORPUS.glob("*.log"))
-    assert len(logs) == 31, f"expected the 31 gpsd corpus logs in {GPSD_CORPUS}, found {len(logs)}"
+    assert len(logs) == 102, f"expected the 102 gpsd corpus logs in {GPSD_CORPUS}, found {len(logs)}"
     return logs

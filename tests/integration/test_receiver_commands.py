@@ -59,7 +59,7 @@ def test_plain_nmea_is_detected_and_refused(tmp_path: Path) -> None:
         refused = receiver("apply", "mtk-l76", "--port", device)
         assert refused.returncode == 1
         assert refused.stderr.strip().splitlines() == [
-            "activecalls-agent: error: the receiver is generic NMEA (answers neither UBX nor $PMTK):"
+            "activecalls-agent receiver apply: error: the receiver is generic NMEA (answers neither UBX nor $PMTK):"
             " it cannot be configured"
         ]
 

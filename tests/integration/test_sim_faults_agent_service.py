@@ -28,15 +28,17 @@ START = dt.datetime(2026, 1, 5, 8, 0, tzinfo=dt.UTC)  # the simulator's default 
 FAULT_AT_S = 4  # drive seconds; the fault specs below act around here
 Diag = dict[str, Any]
 
+# What each fault must do to the agent's counters (at 5 Hz, 12 s of drive,
+# seed 3): each check fails for a run without that fault.
 CASES: list[tuple[str, Callable[[Diag], bool]]] = [
     ("checksum=0.3", lambda d: d["rejected"] > 5),
-    ("drop=0.3", lambda d: d["decoded"] > 0),
-    ("garbage=0.3", lambda d: d["decoded"] > 0),
+    ("drop=0.3", lambda d: d["missed_epochs"] >= 1),  # whole epochs lost
+    ("garbage=0.3", lambda d: d["junk"] > 5),
     ("truncate=0.3", lambda d: d["rejected"] > 5),
-    ("dup=0.3", lambda d: d["decoded"] > 0),
+    ("dup=0.3", lambda d: d["duplicates"] > 5),
     ("jump=0.2", lambda d: d["jumps"] > 0),
     ("rollover", lambda d: d["last_fix"].startswith("2026-")),  # 2006 dates corrected by 1024 weeks
-    ("stall=3@4", lambda d: d["decoded"] > 0),
+    ("stall=3@4", lambda d: 10 <= d["missed_epochs"] <= 20),  # 3 s at 5 Hz: ~15 epochs never sent
     ("unplug=1@4", lambda d: d["gps_reconnects"] >= 1),
 ]
 

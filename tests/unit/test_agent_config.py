@@ -53,7 +53,7 @@ def test_outbox_path_follows_systemd_state_directory() -> None:
         ('unit = "PC 1"\nfleet = "f"\n', ":1: unit: unit id must be 1-64 of"),
         ('unit = "a"\n', "fleet: is required but missing"),
         ('unit = "a"\nfleet = "f"\n[gps]\nbaud = 9600.5\n', ":4: [gps] baud: must be an integer"),
-        ('unit = "a"\nfleet = "f"\n[gps]\nprot = "/dev/x"\n', ":4: [gps] prot: unknown key in [gps]"),
+        ('unit = "a"\nfleet = "f"\n[gps]\nprot = "/dev/x"\n', "prot: unknown key in [gps] (did you mean 'port'?)"),
         ('unit = "a"\nfleet = "f"\n[mqtt]\nprotocol = "4"\n', ":4: [mqtt] protocol: must be one of '5', '3.1.1'"),
         ('unit = "a"\nfleet = "f"\n[mqtt]\ncert_file = "c.pem"\n', ":3: [mqtt] key_file: cert_file and key_file go"),
         ('unit = "a"\nfleet = "f"\n[mqtt]\npassword_file = "p"\n', ":4: [mqtt] password_file: needs a username"),
@@ -86,7 +86,8 @@ def test_cli_bad_config_is_one_line_and_non_zero(tmp_path: Path, command: str) -
     result = subprocess.run([*agent_command(), command, "--config", str(path)], capture_output=True, timeout=60)
     assert result.returncode == 2
     assert result.stdout == b""
-    expected = f"activecalls-agent: error: {path}:4: [gps] baud: must be an integer within [50, 4000000], got '9600'\n"
+    reason = "[gps] baud: must be an integer within [50, 4000000], got '9600'"
+    expected = f"activecalls-agent {command}: error: {path}:4: {reason}\n"
     assert result.stderr.decode() == expected
 
 
@@ -97,4 +98,5 @@ def test_cli_config_from_environment(tmp_path: Path) -> None:
     result = subprocess.run([*agent_command(), "run"], capture_output=True, timeout=60, env=env)
     assert result.returncode == 2  # the user's mistake, as for the collector
     missing = tmp_path / "nope.toml"
-    assert result.stderr.decode() == f"activecalls-agent: error: {missing}: no such file (give another with --config)\n"
+    reason = "no such file (give another with --config)"
+    assert result.stderr.decode() == f"activecalls-agent run: error: {missing}: {reason}\n"

@@ -66,7 +66,7 @@ def test_week_rollover_option() -> None:
 def test_unreadable_file_is_a_clear_error(path: str, status: int) -> None:
     result = run("parse", path)
     assert result.returncode == status
-    assert result.stderr.startswith(b"activecalls-agent: error: cannot read")
+    assert result.stderr.startswith(b"activecalls-agent parse: error: cannot read")
     assert b"Traceback" not in result.stderr
 
 
@@ -96,3 +96,25 @@ def test_usage_mistakes_are_one_line_and_exit_2(args: tuple[str, ...], reason: s
     lines = result.stderr.decode().splitlines()
     assert len(lines) == 1, lines
     assert lines[0].startswith("activecalls-agent") and ": error: " in lines[0] and reason in lines[0]
+
+
+def test_a_file_without_nmea_says_so_and_cr_only_lines_are_counted() -> None:
+    result = run("parse", "-", "--stats", stdin=b"hello\rworld\rnot NMEA\r")
+    assert result.returncode == 0 and result.stdout == b""
+    note, counters = result.stderr.decode().splitlines()
+    assert note == "activecalls-agent parse: no NMEA sentence found in -"
+    assert "lines=3 " in counters
+    log = (GPSD_CORPUS / "bt-q818.log").read_bytes().replace(b"\r\n", b"\r").replace(b"\n", b"\r")
+    stats = run("parse", "-", "--stats", stdin=log)
+    assert b"lines=71 " in stats.stderr and b"no NMEA" not in stats.stderr
+
+
+def test_every_error_names_the_whole_command() -> None:
+    """One rule: '<program> <subcommand>: error: <reason>', for usage mistakes and failures alike."""
+    bad_date = run("parse", "-", "--week-rollover-ref", "2020-13-01", stdin=b"")
+    assert bad_date.stderr.decode().startswith(
+        "activecalls-agent parse: error: Invalid value for '--week-rollover-ref'"
+    )
+    missing = run("parse", "/nonexistent/trace.nmea")
+    assert missing.stderr.decode().startswith("activecalls-agent parse: error: cannot read /nonexistent/trace.nmea")
+    assert b"ACTIVECALLS_WEEK_ROLLOVER_REF" in run("parse", "--help").stdout

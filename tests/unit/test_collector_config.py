@@ -54,7 +54,7 @@ def test_the_public_section_is_read_with_the_rest() -> None:
         ('fleet = "f"\n[ingest]\nmax_fix_age_days = 0', ":3: [ingest] max_fix_age_days"),
         ('fleet = "f"\n[router]\nosrm_url = "localhost:5000"', ":3: [router] osrm_url: must start with http"),
         ('fleet = "f"\n[store]\nsynchronous = "OFF"', ":3: [store] synchronous: must be one of"),
-        ('fleet = "f"\n[staleness]\nfactr = 2', ":3: [staleness] factr: unknown key"),
+        ('fleet = "f"\n[staleness]\nfactr = 2', "factr: unknown key in [staleness] (did you mean 'factor'?)"),
         ("[mqtt]\nport = 1", "fleet: is required"),
     ],
 )

@@ -181,3 +181,52 @@ def test_time_format() -> None:
     assert format_time(dt.datetime(2019, 4, 6, 12, 0, 1, 999999, tzinfo=UTC)) == "2019-04-06T12:00:01.999Z"
     assert parse_time("2019-04-06T12:00:01.000Z") == dt.datetime(2019, 4, 6, 12, 0, 1, tzinfo=UTC)
     assert parse_time("2019-04-06T12:00:01+00:00") == dt.datetime(2019, 4, 6, 12, 0, 1, tzinfo=UTC)
+
+
+def gsv(part: int, parts: int) -> bytes:
+    return nmea.format_sentence("GPGSV", [str(parts), str(part), "06", "01", "37", "122", ""])
+
+
+def test_multi_part_gsv_ends_the_cycle_with_its_last_part() -> None:
+    """The Quectel pattern (tests/data/gpsd/quectel.log): GGA VTG RMC GSA GSV 1/2
+    GSV 2/2 each second. The cycle end learned is the last GSV part, so a fix
+    goes out at it, and the receiver's time-less no-fix GGA and RMC after
+    the last fix do not void it."""
+    decoder = NmeaDecoder()
+    emitted_after: list[str] = []
+    for i in range(6):
+        cycle = format_fix(fix_at(T0 + dt.timedelta(seconds=i)), sentences=("GGA", "VTG", "RMC", "GSA"))
+        for line in [*cycle, gsv(1, 2), gsv(2, 2)]:
+            if decoder.feed(line):
+                emitted_after.append(f"{i}:{line[3:6].decode()}{line[9:10].decode() if b'GSV' in line else ''}")
+    # Learned after three cycles closed by GSV 2/2; never unlearned by a part.
+    assert emitted_after == ["1:GGA", "2:GGA", "3:GGA", "3:GSV2", "4:GSV2", "5:GSV2"]
+    no_fix = [b"$GPVTG,,T,,M,,N,,K,N*2C\r\n", b"$GPGGA,,,,,,0,,,,,,,,*66\r\n", b"$GPRMC,,V,,,,,,,,,,N*53\r\n"]
+    assert decoder.feed(b"".join(no_fix) + gsv(1, 2) + gsv(2, 2)) == []
+    assert decoder.finish() == []
+    assert decoder.stats.assembly.fixes == 6
+
+
+def test_epoch_with_disagreeing_sentences_takes_the_last_position() -> None:
+    """The chartplotter pattern (tests/data/gpsd/bundg_zeus_9.log): one second's
+    RMC holds the previous position, its GGA the new one. gpsd's state, and
+    our fix, hold the epoch's last position."""
+    old, new = fix_at(T0, lat=52.8501), fix_at(T0, lat=52.8502)
+    rmc = format_fix(old, sentences=("RMC",))[0]
+    gga = format_fix(new, sentences=("GGA",))[0]
+    assert [f.lat for f in decode(rmc, gga)] == [52.8502]
+    assert [f.lat for f in decode(gga, rmc)] == [52.8501]
+
+
+def test_missed_epochs_and_duplicates_are_counted() -> None:
+    """What a flaky link does: whole epochs lost (a 1 Hz receiver's seconds 3-5),
+    and sentences sent twice."""
+    seconds = [0, 1, 2, 6, 7]
+    lines = [s for i in seconds for s in format_fix(fix_at(T0 + dt.timedelta(seconds=i)), sentences=("GGA", "RMC"))]
+    decoder = NmeaDecoder()
+    decoder.feed(b"".join(lines[:3] + lines[2:]))  # the second GGA twice
+    decoder.finish()
+    assert decoder.stats.assembly.missed == 3 and decoder.stats.duplicates == 1
+    clean = NmeaDecoder()
+    clean.feed(b"".join(s for i in range(6) for s in format_fix(fix_at(T0 + dt.timedelta(seconds=i)))))
+    assert clean.stats.assembly.missed == 0 and clean.stats.duplicates == 0

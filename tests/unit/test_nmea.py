@@ -75,7 +75,9 @@ def test_gns_gll_vtg_gsa_gsv_zda() -> None:
     gsa = nmea.parse(sentence("GPGSA,A,3,04,05,,09,12,,,24,,,,,2.5,1.3,2.1"))
     assert gsa == nmea.GSA("GP", 3, 5, 2.5, 1.3, 2.1)
     gsv = nmea.parse(sentence("GPGSV,3,1,11,03,03,111,00,04,15,270,00,06,01,010,00,13,06,292,00"))
-    assert gsv == nmea.GSV("GP", 11)
+    assert gsv == nmea.GSV("GP", 11, False)
+    assert nmea.parse(sentence("GPGSV,3,3,11,03,03,111,00,04,15,270,00,06,01,010,00")) == nmea.GSV("GP", 11, True)
+    assert nmea.parse(sentence("GLGSV,1,1,02,65,03,111,00,66,15,270,00")) == nmea.GSV("GL", 2, True)
     zda = nmea.parse(sentence("GPZDA,201530.00,04,07,2002,-05,00"))
     assert zda == nmea.ZDA("GP", (20 * 3600 + 15 * 60 + 30) * 1000, dt.date(2002, 7, 4))
 

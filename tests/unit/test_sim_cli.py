@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -79,3 +81,34 @@ def test_routes_lists_the_builtin_routes() -> None:
 def test_env_vars_set_options() -> None:
     result = CliRunner().invoke(main, ["drive", "-o", "-"], env={"ACTIVECALLS_SIM_DRIVE_HZ": "50"})
     assert result.exit_code != 0 and "--hz must be within 1..10" in result.stderr
+
+
+def test_demo_says_how_to_reach_the_tools_from_a_new_shell(tmp_path: Path) -> None:
+    from simulators.demo import path_hint
+
+    venv_bin = tmp_path / "venv" / "bin"
+    venv_bin.mkdir(parents=True)
+    tool = venv_bin / "activecalls-collector"
+    tool.write_text("#!/bin/sh\n")
+    tool.chmod(0o755)
+    (venv_bin / "activate").write_text("")
+    assert path_hint(str(tool), "/usr/bin") == f"In a new shell, put the tools on PATH first: . {venv_bin}/activate"
+    assert path_hint(str(tool), f"{venv_bin}:/usr/bin") == ""  # already on PATH: nothing to say
+    (venv_bin / "activate").unlink()
+    assert str(venv_bin) in path_hint(str(tool), "/usr/bin")
+
+
+def test_fleet_without_a_broker_says_what_to_start() -> None:
+    from simulators.broker import free_port
+
+    port = free_port()
+    result = subprocess.run(
+        [sys.executable, "-m", "simulators.cli", "fleet", "--port", str(port), "--duration", "1"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        f"activecalls-sim fleet: error: no unit could connect: mqtt://127.0.0.1:{port}: connection refused "
+        f"(broker down or wrong port); is a broker running there? Start one with 'mosquitto -p {port}', "
+        "or give --host/--port"
+    )

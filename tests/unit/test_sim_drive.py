@@ -104,3 +104,14 @@ def test_route_files(tmp_path: Any) -> None:
         load_route("no-such-route")
     with pytest.raises(RouteError):
         Route("one", ((53.0, -1.0),))
+
+
+def test_duration_ends_the_drive_during_a_stop() -> None:
+    """--duration 60 is 60 s of stream, also when the 60th second falls in a stop's dwell."""
+    ended_in_a_stop = 0
+    for seed in range(6):
+        config = DriveConfig(load_route("a61-derby-road"), stop_prob=1.0, stop_s=40, seed=seed, duration_s=60)
+        trajectory = DriveSim(config).trajectory
+        assert 60 <= trajectory.duration_s <= 60.05 + 1e-6, (seed, trajectory.duration_s)  # one 50 ms step
+        ended_in_a_stop += trajectory.speed[-1] == 0.0
+    assert ended_in_a_stop  # the case in point happened

@@ -116,3 +116,35 @@ def test_replay_filter_and_thinning() -> None:
     r.receive(pmtk("220", "1000"))
     assert [ms for ms in range(0, 3000, 200) if r.due(ms)] == [0, 1000, 2000]
     assert nmea.parse(lines[0].rstrip()) is not None
+
+
+def test_ublox_sends_the_nav_messages_turned_on() -> None:
+    """What gpsd does to a u-blox: NMEA off, NAV-PVT and NAV-EOE on; the
+    receiver then reports each solution in UBX (simulators/ubxnav.py)."""
+    import datetime as dt
+
+    from common.fix import Fix
+
+    receiver = Receiver(Family.UBLOX8)
+    time = dt.datetime(2026, 1, 5, 8, 0, 10, tzinfo=dt.UTC)
+    fix = Fix(time, 53.2337, -1.4254, alt=88.0, speed=13.0, track=95.0, mode=3, hdop=0.9, sats=9)
+    assert receiver.binary(time, fix, 0) == []  # a new receiver sends no UBX NAV
+    for msg_id in (0x07, 0x61):
+        assert receiver.receive(ubx.encode(ubx.CFG_MSG, bytes((0x01, msg_id, 1))))[0].startswith(b"\xb5\x62\x05\x01")
+    frames = [part for data in receiver.binary(time, fix, 0) for part in ubx.UbxReader().feed(data)]
+    assert [(f.cls, f.id) for f in frames] == [(0x01, 0x07), (0x01, 0x61)]  # PVT, then end of epoch
+    pvt = frames[0].payload
+    assert len(pvt) == 92
+    itow, year, month, day, hour, minute, second = struct.unpack_from("<IHBBBBB", pvt)
+    assert (year, month, day, hour, minute, second) == (2026, 1, 5, 8, 0, 10)
+    assert itow == ((time - dt.datetime(1980, 1, 6, tzinfo=dt.UTC)).total_seconds() + 18) % (7 * 86400) * 1000
+    fix_type, flags, _, sats, lon, lat, _height, h_msl = struct.unpack_from("<BBBBiiii", pvt, 20)
+    assert (fix_type, flags & 1, sats, lat, lon, h_msl) == (3, 1, 9, 532337000, -14254000, 88000)
+    assert struct.unpack_from("<i", pvt, 60)[0] == 13000  # ground speed, mm/s
+    no_fix = [part for data in receiver.binary(time, None, 0) for part in ubx.UbxReader().feed(data)]
+    assert no_fix[0].payload[20] == 0  # fixType: no fix
+    # UBX taken out of the port's output protocols: nothing binary.
+    prt = struct.pack("<BBHIIHHHH", 1, 0, 0, 0x08D0, 9600, 0x0007, 0x0002, 0, 0)
+    receiver.receive(ubx.encode(ubx.CFG_PRT, prt))
+    assert receiver.binary(time, fix, 0) == []
+    assert Receiver(Family.MTK).binary(time, fix, 0) == []

@@ -111,8 +111,22 @@ def test_etas_table_shows_ranges_for_stale_units_and_ages_brought_forward() -> N
     assert "7 min" in lines[2] and "assigned" in lines[2] and "router" in lines[2]
     assert "2 min 30 s to 15 min" in lines[3] and "STALE position" in lines[3] and "offline" in lines[3]
     assert "5 min 30 s ago" in lines[3] and "fallback" in lines[3]
+    # The model's distance is labelled an estimate, the router's is a road's.
+    assert "2.4 km est." in lines[1] and "9.0 km est." in lines[3] and "5.1 km" in lines[2] and "est." not in lines[2]
+    assert lines[4] == "est. = no road distance: the straight line x [eta] circuity"
+    routed_only = format_etas(EtaReport("INC-1", computed, "PC-9", rows[1:2]), NOW)
+    assert "est." not in routed_only
     assert "soonest of" not in head  # every candidate listed: nothing to say
     truncated = format_etas(EtaReport("INC-1", computed, "PC-1", rows, candidates=25), NOW)
     assert "Showing the 3 soonest of 25 candidate units" in truncated and "max_units" in truncated
     empty = format_etas(EtaReport("INC-1", computed, None, ()), NOW)
     assert "Recommended: none" in empty and "No candidate units." in empty
+
+
+def test_incident_open_documents_its_coordinates() -> None:
+    from click.testing import CliRunner
+
+    from collector.cli import main
+
+    help_text = CliRunner().invoke(main, ["incident", "open", "--help"]).output
+    assert "latitude in decimal degrees" in help_text and "Longitude in decimal degrees" in help_text
