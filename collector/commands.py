@@ -26,7 +26,7 @@ from collector.eta import EtaEngine, TravelModel
 from collector.export import ExportFormat, formatter
 from collector.fleet import FleetState
 from collector.incidents import IncidentBook
-from collector.router import OsrmRouter, route_all
+from collector.router import configured_router, route_all, router_candidates
 from collector.service import subscriptions
 from collector.store import Store, StoreError
 from common.checkreport import CheckResult, broker_failure, format_report
@@ -167,10 +167,9 @@ def reports(config: CollectorConfig, state: State, incident_ids: Sequence[str] =
     engine = EtaEngine(config.eta.model, config.eta.policy)
     table = state.fleet.table(state.now)
     routes = None
-    r = config.router
-    if r.osrm_url and open_incidents:
-        router = OsrmRouter(r.osrm_url, profile=r.profile, timeout_s=r.timeout_s, max_table_size=r.max_table_size)
-        routes = route_all(router, engine.route_requests(table, open_incidents))
+    router = configured_router(config.router, config.eta.osm) if open_incidents else None
+    if router is not None:
+        routes = route_all(router, engine.route_requests(table, open_incidents, nearest=router_candidates(router)))
     return engine.reports(table, open_incidents, routes)
 
 

@@ -50,7 +50,7 @@ from collector.ingest import (
 )
 from collector.public.shell import PublicPublisher, live_source
 from collector.recompute import RecomputePlanner, report_changed
-from collector.router import OsrmRouter, Router, route_in_thread
+from collector.router import Router, configured_router, route_in_thread, router_candidates
 from collector.store import Store, StoreError, WriteBatch
 from common.backoff import Backoff
 from common.mqtt import Delivery, MqttConnection, MqttError, connect_with_retry
@@ -121,12 +121,8 @@ class CollectorService:
         e = config.eta
         self.engine = EtaEngine(e.model, e.policy)
         self.planner = RecomputePlanner(e.min_interval_s, e.refresh_s)
-        r = config.router
-        self.router = router or (
-            OsrmRouter(r.osrm_url, profile=r.profile, timeout_s=r.timeout_s, max_table_size=r.max_table_size)
-            if r.osrm_url
-            else None
-        )
+        # OSRM now; the road graph of [eta] osm is read in start(), off the event loop.
+        self.router = router or (configured_router(config.router, None) if config.router.osrm_url else None)
         self.counters = ServiceCounters()
         self.stopping = asyncio.Event()
         self.connection: MqttConnection | None = None
@@ -302,7 +298,8 @@ class CollectorService:
         table = self.fleet.table(now)
         routes = None
         if self.router is not None:
-            routes = await route_in_thread(self.router, self.engine.route_requests(table, incidents))
+            requests = self.engine.route_requests(table, incidents, nearest=router_candidates(self.router))
+            routes = await route_in_thread(self.router, requests)
         reports = self.engine.reports(table, incidents, routes)
         self.planner.computed([i.id for i in incidents], now)
         self.counters.eta_rounds += 1
@@ -414,10 +411,28 @@ class CollectorService:
         for incident in self.incidents.open():
             self.planner.incident_changed(incident.id)
         log.info("store %s: %d units, %d open incidents", c.path, len(self.fleet), len(self.incidents.open()))
+        await self._load_roads()
         p = self.config.public
         if p.enabled:  # after the restore: the feed reads the store and the live state
             public = PublicPublisher.start(p, self.topics, live_source(self.store, self.fleet, self.incidents))
             self.periodic.append(Periodic("public", p.publish_every_s, partial(self._public, public)))
+
+    async def _load_roads(self) -> None:
+        """The road graph of ``[eta] osm`` (unless a router is already set): a failure is
+        logged and the model stands in, so ETAs go on without the roads."""
+        osm = self.config.eta.osm
+        if self.router is not None or osm is None:
+            return
+        from collector.roads.graph import RoadGraphError
+        from collector.roads.router import RoadRouter
+
+        try:
+            router = await asyncio.to_thread(RoadRouter.from_osm, osm)
+        except RoadGraphError as exc:
+            log.error("road graph: %s; ETAs use the model", exc)
+            return
+        log.info("road graph %s: %s", osm, router.graph.describe())
+        self.router = router
 
     async def _public(self, publisher: PublicPublisher, now: float) -> None:
         for topic, payload in await publisher.tick(dt.datetime.fromtimestamp(now, dt.UTC)):
