@@ -72,6 +72,7 @@ class RoadGraph:
     length_m: FloatArray
     road_class: npt.NDArray[np.int8]  # index into CLASS_NAMES
     travel_s: FloatArray  # the whole piece at its speed (signals inside it included)
+    speed_mps: FloatArray  # the piece's speed (its class's, or a lower tagged limit)
     forward_ok: BoolArray
     backward_ok: BoolArray
     penalty_end_s: FloatArray  # arriving at ``end`` along this piece
@@ -212,6 +213,7 @@ def build_graph(ways: Iterable[OsmWay], signals: Collection[int] = (), profile: 
         length_m=length,
         road_class=piece_rank,
         travel_s=travel,
+        speed_mps=piece_speed,
         forward_ok=forward_ok,
         backward_ok=backward_ok,
         penalty_end_s=arriving(end),
