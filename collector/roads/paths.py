@@ -10,6 +10,7 @@ these paths; the public-feed benchmark patrols them.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -101,7 +102,7 @@ class RoadPaths:
 
     def through(self, nodes: Sequence[int]) -> list[tuple[int, bool]]:
         steps: list[tuple[int, bool]] = []
-        for a, b in zip(nodes, nodes[1:]):
+        for a, b in itertools.pairwise(nodes):
             steps += self.fastest(a, b)
         return steps
 

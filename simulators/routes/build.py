@@ -50,8 +50,8 @@ ROUTES: Final[dict[str, tuple[str, list[Waypoint]]]] = {
     ),
     "a619-brimington-road": (
         "Police station - Tapton roundabout - A619 Brimington Road to Brimington Common, and back",
-        [STATION, W(53.24500, -1.41640, "Tapton roundabout (A61/A619)"), W(53.26100, -1.38100, "A619, Brimington Common"),
-         W(53.24510, -1.41650, "Tapton roundabout"), STATION],
+        [STATION, W(53.24500, -1.41640, "Tapton roundabout (A61/A619)"),
+         W(53.26100, -1.38100, "A619, Brimington Common"), W(53.24510, -1.41650, "Tapton roundabout"), STATION],
     ),
     "a617-hasland": (
         "Police station - A617 east to the Mansfield Road roundabout - back by Hasland Road",
