@@ -326,6 +326,36 @@ def calibrate_command(config_path: Path, since: float | None, priority: int) -> 
         click.echo(line)
 
 
+@main.group()
+def eta() -> None:
+    """ETAs measured: score the method on recorded drives, report predicted vs actual arrivals."""
+
+
+@eta.command("score")
+@click.argument("drives", metavar="DRIVE...", nargs=-1, required=True,
+                type=click.Path(exists=True, dir_okay=False, path_type=Path))  # fmt: skip
+@click.option("--osm", type=click.Path(exists=True, dir_okay=False, path_type=Path), metavar="FILE",
+              help="Route on this OpenStreetMap extract's roads (default: the model on straight-line distance).")
+@click.option("--no-learning", "plain", is_flag=True,
+              help="The method as configured, learning nothing from the drive's past (the baseline).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object (docs/eta.md gives its fields).")  # fmt: skip
+def eta_score(drives: Sequence[Path], osm: Path | None, plain: bool, as_json: bool) -> None:
+    """Score ETAs on recorded drives (JSON lines of time, lat, lon, or NMEA).
+
+    Trips of 1-15 minutes where the car drove fairly directly; each drive is
+    replayed in time order so only its past informs a prediction. Prints, per
+    drive, the trips and the median and p90 of |predicted - actual| / actual.
+    """
+    from collector.etatools import score_files
+
+    found = score_files(drives, osm=osm, learn=not plain)  # a ScoreError is one line (OneLineErrorGroup)
+    if as_json:
+        click.echo(found.to_json())
+    else:
+        for line in found.lines():
+            click.echo(line)
+
+
 main.add_command(public)
 
 if __name__ == "__main__":  # pragma: no cover

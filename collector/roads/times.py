@@ -172,3 +172,21 @@ def _unpack(packed: FloatArray) -> tuple[FloatArray, FloatArray]:
     with np.errstate(invalid="ignore"):
         dm = np.where(np.isfinite(packed), packed - ms * _SCALE, np.inf)
     return ms / 1000.0, dm / 10.0
+
+
+def pair_times(times: RoadTimes, a_lat: FloatArray, a_lon: FloatArray, b_lat: FloatArray, b_lon: FloatArray,
+               *, cutoff_s: float = np.inf) -> FloatArray:  # fmt: skip
+    """Seconds from each A to its B (one Dijkstra per distinct B): the road router as a
+    :data:`collector.learn.Reference`."""
+    out = np.full(len(a_lat), np.nan)
+    if len(a_lat) == 0:
+        return out
+    sources = times.snap(a_lat, a_lon)
+    ends = np.column_stack([b_lat, b_lon])
+    unique, which = np.unique(ends, axis=0, return_inverse=True)
+    which = which.ravel()
+    for k, (lat, lon) in enumerate(unique.tolist()):
+        rows = np.flatnonzero(which == k)
+        part = Snapped(sources.piece[rows], sources.offset_m[rows], sources.distance_m[rows])
+        out[rows] = times.table(part, lat, lon, cutoff_s=cutoff_s).duration_s
+    return out
