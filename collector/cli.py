@@ -331,6 +331,21 @@ def eta() -> None:
     """ETAs measured: score the method on recorded drives, report predicted vs actual arrivals."""
 
 
+@eta.command("report")
+@config_option
+@click.option("--since", callback=_time_option, help="Arrivals from this time (ISO 8601, or an age: 7d).")
+def eta_report(config_path: Path, since: float | None) -> None:
+    """Predicted vs actual: the ETA at dispatch against the measured arrival, by priority and method.
+
+    An arrival is a dispatched unit slow or stopped within 100 m of its
+    incident, or reporting duty status onscene.
+    """
+    from collector.commands import arrivals
+    from collector.text import format_arrivals
+
+    click.echo(format_arrivals(_run(arrivals(_load(config_path), since=since))), nl=False)
+
+
 @eta.command("score")
 @click.argument("drives", metavar="DRIVE...", nargs=-1, required=True,
                 type=click.Path(exists=True, dir_okay=False, path_type=Path))  # fmt: skip

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+from collector.arrivals import Arrival
 from collector.calibrate import Calibration, DriveSamples, Track, calibrate, cut_at_arrival, drive_samples, evaluate
 from collector.config import CollectorConfig
 from collector.eta import EtaEngine, TravelModel
@@ -48,6 +49,7 @@ __all__ = [
     "CommandError",
     "CheckResult",
     "State",
+    "arrivals",
     "calibrate_from_store",
     "export",
     "fetch_incident",
@@ -195,6 +197,15 @@ async def export(
     finally:
         await store.close()
     return count
+
+
+async def arrivals(config: CollectorConfig, *, since: float | None = None) -> list[Arrival]:
+    """The arrivals the collector measured (``eta report``)."""
+    store = await _open_store(config)
+    try:
+        return await store.arrivals(since=since)
+    finally:
+        await store.close()
 
 
 # -- calibration from the history -------------------------------------------------------

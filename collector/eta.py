@@ -337,8 +337,14 @@ class EtaEngine:
         table: UnitTable,
         incidents: Sequence[Incident],
         routes: Mapping[str, RouteOutcome] | None = None,
+        *,
+        learned: FloatArray | None = None,
     ) -> list[EtaReport]:
         """One report per incident, computed at ``table.now``.
+
+        ``learned``: per unit (table order), how much slower (> 1) than the model
+        it has been driving lately (:class:`collector.learn.FleetLearner`); it
+        scales the model's travel times, not a router's.
 
         Everything is done on (units x incidents) matrices; Python loops run
         only over the rows that end up in the reports.
@@ -353,6 +359,8 @@ class EtaEngine:
         n, m = r.geodesic.shape
         road, travel = r.road, r.travel
         method = np.full((n, m), _MODEL, dtype=np.int8)
+        if learned is not None:
+            travel = travel * learned[:, np.newaxis]
         if routes:
             road, travel = road.copy(), travel.copy()
             self._apply_routes(table, incidents, routes, road, travel, method)

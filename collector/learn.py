@@ -71,7 +71,8 @@ class _Track:
     driven: list[float] = field(default_factory=list)  # path length from the first point kept
     starts: list[int] = field(default_factory=list)  # indices of sub-trip starts
     last_end: float = -math.inf
-    trips: deque[tuple[float, float]] = field(default_factory=deque)  # (completed at, log ratio)
+    # One entry per sub-trip end: (completed at, sum of the log ratios of the trips ending there, how many)
+    trips: deque[tuple[float, float, int]] = field(default_factory=deque)
 
 
 class _HourLog:
@@ -118,6 +119,7 @@ class FleetLearner:
         # hour of day -> the fleet's trips that completed in it: the prior of a unit is the *other* units'
         self._hours: dict[int, _HourLog] = defaultdict(_HourLog)
         self._circuity: dict[tuple[int, int], deque[float]] = defaultdict(lambda: deque(maxlen=200))
+        self._factors: tuple[float, tuple[str, ...], FloatArray] | None = None
         if isinstance(reference, ModelReference) and self.settings.area_circuity:
             reference.circuity = self.area_circuity
 
@@ -170,9 +172,11 @@ class FleetLearner:
         actual = t[b_idx] - t[a_idx]
         ok = np.isfinite(predicted) & (predicted > 0)
         ratios = np.log(actual[ok] / predicted[ok])
-        for done, ratio in zip(t[b_idx][ok].tolist(), ratios.tolist()):
-            track.trips.append((done, ratio))
-            self._hours[int(done // 3600) % 24].add(done, unit, ratio)
+        done_at = t[b_idx][ok]
+        for done in np.unique(done_at).tolist():
+            mine = ratios[done_at == done]
+            track.trips.append((done, float(mine.sum()), len(mine)))
+            self._hours[int(done // 3600) % 24].add(done, unit, float(mine.mean()))
         for la, lo, p, g in zip(lat[b_idx].tolist(), lon[b_idx].tolist(), path.tolist(), geo.tolist()):
             self._circuity[self._cell(la, lo)].append(p / g)
 
@@ -204,18 +208,22 @@ class FleetLearner:
         prior = math.log(self.hour_factor(now, besides=unit))
         track = self._units.get(unit)
         weight = total = 0.0
-        if track is not None:
-            for done, ratio in track.trips:
-                if done > now or done < now - s.memory_s:
-                    continue
-                w = 0.5 ** ((now - done) / s.half_life_s)
-                weight += w
-                total += w * ratio
+        if track is not None and track.trips:
+            done, sums, counts = (np.array(c) for c in zip(*track.trips))
+            use = (done <= now) & (done >= now - s.memory_s)
+            w = 0.5 ** ((now - done[use]) / s.half_life_s)
+            weight, total = float(np.dot(w, counts[use])), float(np.dot(w, sums[use]))
         estimate = (total + s.prior_weight * prior) / (weight + s.prior_weight)
         return float(min(max(math.exp(estimate), 1 / s.max_factor), s.max_factor))
 
     def factors(self, units: tuple[str, ...], now: float) -> FloatArray:
-        return np.array([self.factor(u, now) for u in units])
+        """:meth:`factor` of each unit; the same answer for a second (ETA rounds come every 50 ms)."""
+        cached = self._factors
+        if cached is not None and cached[1] == units and 0 <= now - cached[0] < 1.0:
+            return cached[2]
+        found = np.array([self.factor(u, now) for u in units])
+        self._factors = (now, units, found)
+        return found
 
     def area_circuity(self, lat: FloatArray, lon: FloatArray, default: float) -> FloatArray:
         """Learned circuity at each point's cell (the median of what ended there), else ``default``."""

@@ -33,6 +33,9 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Final
 
+import numpy as np
+
+from collector.arrivals import Arrival, ArrivalDetector
 from collector.config import CollectorConfig
 from collector.eta import EtaEngine
 from collector.fleet import FleetState
@@ -48,6 +51,7 @@ from collector.ingest import (
     StateReceived,
     StatusReceived,
 )
+from collector.learn import FleetLearner, ModelReference
 from collector.public.shell import PublicPublisher, live_source
 from collector.recompute import RecomputePlanner, report_changed
 from collector.router import Router, configured_router, route_in_thread, router_candidates
@@ -56,7 +60,7 @@ from common.backoff import Backoff
 from common.mqtt import Delivery, MqttConnection, MqttError, connect_with_retry
 from common.sdnotify import Notifier, watchdog_interval
 from common.tomlconfig import ConfigError
-from common.wire import EtaReport, Incident, IncidentStatus, TopicKind, Topics, encode_eta
+from common.wire import EtaReport, Incident, IncidentStatus, TopicKind, Topics, WireFix, encode_eta
 
 __all__ = ["CollectorService", "Periodic", "ServiceCounters", "run", "subscriptions"]
 
@@ -120,6 +124,9 @@ class CollectorService:
         self.incidents = IncidentBook()
         e = config.eta
         self.engine = EtaEngine(e.model, e.policy)
+        # Learning from the fleet and measuring arrivals (docs/eta.md): fed from the events below.
+        self.learner = FleetLearner(ModelReference(e.model))
+        self.arrivals = ArrivalDetector()
         self.planner = RecomputePlanner(e.min_interval_s, e.refresh_s)
         # OSRM now; the road graph of [eta] osm is read in start(), off the event loop.
         self.router = router or (configured_router(config.router, None) if config.router.osrm_url else None)
@@ -185,6 +192,7 @@ class CollectorService:
             self.counters.duplicates += outcome.duplicates
             if outcome.moved:
                 self._fleet_changed()
+            batch.arrivals += self._learn(event.unit, outcome.new)
         elif isinstance(event, StateReceived):
             if self.fleet.apply_state(event.unit, event.state, event.received):
                 batch.states.append((event.unit, event.state, event.received))
@@ -193,8 +201,10 @@ class CollectorService:
             if self.fleet.apply_status(event.unit, event.status, event.received):
                 batch.statuses.append((event.unit, event.status, event.received))
                 self._fleet_changed()
+                batch.arrivals += self.arrivals.status(event.unit, event.status, event.received)
         elif isinstance(event, IncidentReceived):
             change = self.incidents.apply(event.incident, event.received)
+            self.arrivals.incident(event.incident, event.received, self.published.get(event.incident.id))
             if change.affects_etas:
                 batch.incidents.append((event.incident, event.received))
                 self._incident_changed(event.incident.id, change)
@@ -207,6 +217,15 @@ class CollectorService:
             if held_back is not None:
                 more = f" ({held_back} more since the last line)" if held_back else ""
                 log.warning("rejected (%s) on %s: %s%s", event.reason, event.topic, event.detail, more)
+
+    def _learn(self, unit: str, fixes: tuple[WireFix, ...]) -> list[Arrival]:
+        """New fixes teach the learner (in fix-time order) and may complete arrivals."""
+        if not fixes:
+            return []
+        ordered = sorted((f.fix for f in fixes), key=lambda f: f.time)
+        self.learner.observe(unit, np.array([f.time.timestamp() for f in ordered]),
+                             np.array([f.lat for f in ordered]), np.array([f.lon for f in ordered]))  # fmt: skip
+        return [arrival for fix in ordered for arrival in self.arrivals.position(unit, fix)]
 
     def _fleet_changed(self) -> None:
         self._fleet_dirty = True
@@ -300,7 +319,7 @@ class CollectorService:
         if self.router is not None:
             requests = self.engine.route_requests(table, incidents, nearest=router_candidates(self.router))
             routes = await route_in_thread(self.router, requests)
-        reports = self.engine.reports(table, incidents, routes)
+        reports = self.engine.reports(table, incidents, routes, learned=self.learner.factors(table.units, now))
         self.planner.computed([i.id for i in incidents], now)
         self.counters.eta_rounds += 1
         tolerance = self.config.eta.eta_tolerance_s

@@ -30,6 +30,7 @@ from typing import Any, Final
 
 import aiosqlite
 
+from collector.arrivals import Arrival
 from collector.export import StoredFix
 from collector.fleet import FleetState
 from collector.incidents import IncidentBook
@@ -94,6 +95,16 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     CREATE INDEX incident_log_by_id ON incident_log (id, received_ms);
     CREATE INDEX incident_log_by_time ON incident_log (received_ms);
     """,
+    # Arrivals measured (collector.arrivals): call -> dispatch -> arrival, and the ETA predicted at dispatch.
+    """
+    CREATE TABLE arrivals (
+        incident TEXT NOT NULL, unit TEXT NOT NULL, priority INTEGER NOT NULL,
+        called_ms INTEGER NOT NULL, dispatched_ms INTEGER NOT NULL, arrived_ms INTEGER NOT NULL,
+        predicted_s REAL, method TEXT, how TEXT NOT NULL,
+        PRIMARY KEY (incident, unit)
+    );
+    CREATE INDEX arrivals_by_time ON arrivals (arrived_ms);
+    """,
 )
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 
@@ -156,11 +167,13 @@ class WriteBatch:
     states: list[tuple[str, UnitState, float]] = field(default_factory=list)
     incidents: list[tuple[Incident, float]] = field(default_factory=list)
     cleared_incidents: list[tuple[str, float]] = field(default_factory=list)
+    arrivals: list[Arrival] = field(default_factory=list)
 
     def __len__(self) -> int:
         return (
             len(self.fixes) + len(self.statuses) + len(self.states) + len(self.incidents) + len(self.cleared_incidents)
-        )
+            + len(self.arrivals)
+        )  # fmt: skip
 
     def add_fixes(self, fixes: Iterable[WireFix], received: float) -> None:
         self.fixes.extend((f, received) for f in fixes)
@@ -307,6 +320,13 @@ class Store:
             await db.execute(_UPSERT_STATE, (json.dumps(rows),))
         if batch.incidents or batch.cleared_incidents:
             await self._write_incidents(batch)
+        if batch.arrivals:
+            await db.executemany(
+                """INSERT OR IGNORE INTO arrivals (incident, unit, priority, called_ms, dispatched_ms, arrived_ms,
+                   predicted_s, method, how) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                [(a.incident, a.unit, a.priority, _ms(a.called), _ms(a.dispatched), _ms(a.arrived), a.predicted_s,
+                  a.method, a.how) for a in batch.arrivals],
+            )  # fmt: skip
         return WriteResult(inserted)
 
     async def _write_incidents(self, batch: WriteBatch) -> None:
@@ -453,6 +473,16 @@ class Store:
         async with self._db.execute("SELECT payload, updated_ms FROM incidents ORDER BY id") as cursor:
             incidents = tuple((decode_incident(p), t / 1000) for p, t in await cursor.fetchall())
         return FleetSnapshot(tuple(latest), history, statuses, states, incidents)
+
+    async def arrivals(self, *, since: float | None = None) -> list[Arrival]:
+        """Arrivals measured, oldest first (arrived at or after ``since``)."""
+        async with self._db.execute(
+            """SELECT incident, unit, priority, called_ms, dispatched_ms, arrived_ms, predicted_s, method, how
+               FROM arrivals WHERE arrived_ms >= ? ORDER BY arrived_ms, incident, unit""",
+            (_ms(since) if since is not None else -(2**62),),
+        ) as cursor:
+            rows = await cursor.fetchall()
+        return [Arrival(i, u, p, c / 1000, d / 1000, a / 1000, ps, m, h) for i, u, p, c, d, a, ps, m, h in rows]
 
     async def incident_log(self, *, since: float | None = None) -> list[tuple[str, float, Incident | None]]:
         """Every version of every incident received (None: cleared), oldest first."""
