@@ -361,14 +361,16 @@ def _centre(value: str) -> tuple[float, float]:
     help="Centre of the patrol area (default: Chesterfield).",
 )
 @click.option("--radius-km", type=float, default=5.0, show_default=True)
+@click.option("--osm", type=click.Path(exists=True, dir_okay=False, path_type=Path), metavar="FILE",
+              help="Units patrol the roads of this OpenStreetMap extract (default: polygons off the roads).")
 @click.option("--prefix", default="SIM", show_default=True, help="Unit ids are PREFIX-0001, PREFIX-0002, ...")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--username", help="MQTT user name.")
 @click.option("--password-file", type=click.Path(exists=True, dir_okay=False), help="File holding the MQTT password.")
 @click.option("-v", "--verbose", is_flag=True, help="Print progress to stderr.")
 def fleet(host: str, port: int, fleet_id: str, units: int, hz: float, duration: float, outage: float,
-          outage_at: float | None, outage_for: float | None, centre: str, radius_km: float, prefix: str, seed: int,
-          username: str | None, password_file: str | None, verbose: bool) -> None:  # fmt: skip
+          outage_at: float | None, outage_for: float | None, centre: str, radius_km: float, osm: Path | None,
+          prefix: str, seed: int, username: str | None, password_file: str | None, verbose: bool) -> None:  # fmt: skip
     """Load generator: N units publishing fixes to the broker with the wire contract.
 
     \b
@@ -383,13 +385,17 @@ def fleet(host: str, port: int, fleet_id: str, units: int, hz: float, duration: 
         config = FleetConfig(host=host, port=port, fleet=fleet_id, units=units, hz=hz, duration_s=duration,
                              outage=outage, outage_at_s=outage_at, outage_for_s=outage_for, centre=_centre(centre),
                              radius_km=radius_km, seed=seed, prefix=prefix, username=username,
-                             password=password)  # fmt: skip
+                             password=password, osm=osm)  # fmt: skip
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
+    from collector.roads.graph import RoadGraphError
+
     try:
         report = run_fleet(config, say=_log(verbose) or (lambda line: None))
     except ConnectionError as exc:
         raise click.ClickException(str(exc)) from None
+    except RoadGraphError as exc:
+        raise click.BadParameter(str(exc), param_hint="--osm") from None
     for line in report.lines():
         click.echo(line)
 

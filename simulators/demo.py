@@ -17,8 +17,11 @@ for fifteen minutes); it says so when it prints them.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import math
 import os
+import random
 import shlex
 import shutil
 import signal
@@ -26,13 +29,17 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
 from common.errors import ActiveCallsError
+from common.fix import format_time
+from common.paths import DEFAULT_OSM_EXTRACT, data_file
 from simulators.broker import Broker, start_broker
+from simulators.drive import DriveConfig, Trajectory, plan
+from simulators.routes import load_route
 
 __all__ = ["DemoError", "run_demo"]
 
@@ -55,6 +62,10 @@ PUBLIC_UNIT_DELAY_S: Final = 20
 PUBLIC_CALL_DELAY_S: Final = 10
 PUBLIC_WAIT_S: Final = 150  # the delays, the minute the times are floored to, and the publishing cadence
 SIM_UNITS: Final = 20  # the load generator's units, SIM-0001 ..
+LAPS: Final = 5
+# A call on a patrol car's way: it is sent there and stops there, and the collector measures the arrival.
+ON_THE_WAY: Final = ("INC-1004", "concern for welfare", 3)
+ARRIVE_WITHIN_S: Final = (60.0, 120.0)  # how far ahead of the dispatch that call lies, in driving time
 
 
 class DemoError(ActiveCallsError, RuntimeError):
@@ -167,6 +178,27 @@ def run_demo(*, workdir: Path | None = None, keep: bool = False) -> None:
             print(f"\nlogs, configs and databases kept in {folder}")
 
 
+def _car_plan(route: str, seed: int, start: dt.datetime) -> Trajectory:
+    """The drive ``activecalls-sim drive --route ROUTE --seed SEED --laps LAPS`` will make (same config, same seed)."""
+    loaded = load_route(route)
+    config = DriveConfig(loaded, kmh=130.0 if loaded.speeds is not None else 48.0, seed=seed, laps=LAPS, start=start)
+    return plan(config, random.Random(seed))
+
+
+def _place_ahead(trajectory: Trajectory, elapsed_s: float) -> tuple[float, float, float] | None:
+    """(seconds from now, lat, lon) of a place on the car's way, ARRIVE_WITHIN_S ahead, that it does
+    not pass close by before (200 m until its last 20 s: an out-and-back road or a loop), if any."""
+    low, high = ARRIVE_WITHIN_S
+    for ahead in range(int(low), int(high), 5):
+        reached = elapsed_s + ahead
+        x, y, _ = trajectory.line.point_xy(trajectory.at(reached)[0])
+        before = (trajectory.line.point_xy(trajectory.at(t)[0]) for t in range(int(elapsed_s), int(reached - 20)))
+        if all(math.hypot(bx - x, by - y) > 200 for bx, by, _ in before):
+            lat, lon, _ = trajectory.line.point(trajectory.at(reached)[0])
+            return float(ahead), lat, lon
+    return None
+
+
 def _collector_config(workdir: Path, port: int) -> Path:
     secret = workdir / "public-secret"
     secret.write_text(os.urandom(32).hex() + "\n")
@@ -176,6 +208,7 @@ def _collector_config(workdir: Path, port: int) -> Path:
         f'fleet = "{FLEET}"\n'
         f'[mqtt]\nhost = "127.0.0.1"\nport = {port}\nclient_id = "collector-demo"\n'
         f'[store]\npath = "{workdir / "collector.sqlite"}"\nsynchronous = "NORMAL"\n'
+        f'[eta]\nosm = "{data_file(DEFAULT_OSM_EXTRACT)}"\n'
         f"[public]\n"
         f'secret_file = "{secret}"\npublic_dir = "{workdir / "public"}"\n'
         f'state_file = "{workdir / "public-state.json"}"\n'
@@ -212,16 +245,21 @@ def _play(stack: Stack) -> None:
 
     _say(f"{len(CARS)} patrol cars: a simulated receiver on a pty, read by a real activecalls-agent")
     print("(in the background; each process's log is <name>.log, e.g. PC-01.log and PC-01-receiver.log)")
+    print("(the patrol routes follow the real streets of the OpenStreetMap extract; © OpenStreetMap contributors)")
+    now = dt.datetime.now(dt.UTC)
+    start = now.replace(microsecond=now.microsecond // 1000 * 1000)
+    plans = {}
     for unit, route, seed in CARS:
-        receiver = [sim, "drive", "--route", route, "--seed", str(seed), "--start", "now", "--laps", "5",
-                    "--pty", f"{unit}.gps"]  # fmt: skip
+        plans[unit] = _car_plan(route, seed, start)
+        receiver = [sim, "drive", "--route", route, "--seed", str(seed), "--start", format_time(start),
+                    "--laps", str(LAPS), "--pty", f"{unit}.gps"]  # fmt: skip
         car = [agent, "run", "--config", _agent_config(folder, unit, port).name]
         stack.spawn(f"{unit}-receiver", receiver)
         stack.spawn(unit, car)
         print(f"$ {_typed(receiver)} &\n$ {_typed(car)} &")
     _say(f"{SIM_UNITS} more units from the load generator (MQTT only, no agent)")
     fleet = [sim, "fleet", "--port", str(port), "--fleet", FLEET, "--units", str(SIM_UNITS), "--prefix", "SIM",
-             "--hz", "0.2", "--duration", "3600"]  # fmt: skip
+             "--hz", "0.2", "--duration", "3600", "--osm", str(data_file(DEFAULT_OSM_EXTRACT))]  # fmt: skip
     print(f"$ {_typed(fleet)} &")
     stack.spawn("fleet", fleet)
     _wait(stack, 4)
@@ -249,6 +287,7 @@ def _play(stack: Stack) -> None:
         _show(collector_command("unit-status", nearest, "unavailable"), workdir=folder)
         _wait(stack, 2)
         _show(collector_command("etas", INCIDENTS[0][0]), workdir=folder)
+    arrival = _dispatch_on_the_way(stack, plans, start, nearest, collector_command)
 
     _say(f"the public feed (delays shortened for the demo: units {PUBLIC_UNIT_DELAY_S} s, calls "
          f"{PUBLIC_CALL_DELAY_S} s; the defaults are 900 s and 600 s; times are whole minutes)")  # fmt: skip
@@ -270,6 +309,46 @@ def _play(stack: Stack) -> None:
     print(f"\n{calls.name} (served as a file and retained on public/v1/{FLEET}/calls):")
     print(calls.read_text() if calls.exists() else "(not written yet)")
     print(f"the domestic abuse call {INCIDENTS[2][0]} is not in the public feed, nor is any unit id or exact time.")
+    if arrival is not None:
+        unit, there = arrival
+        _say(f"{unit} gets to {ON_THE_WAY[0]}; its officer reports on scene (a unit stopped within 100 m of the "
+             "call counts as arrived too): the ETA predicted at dispatch against the arrival measured")  # fmt: skip
+        _wait(stack, max(0.0, there - time.monotonic()))
+        _show(collector_command("unit-status", unit, "onscene"), workdir=folder)
+        for _ in range(30):
+            report = subprocess.run(collector_command("eta", "report"), capture_output=True, text=True, check=False,
+                                    cwd=folder)  # fmt: skip
+            if "arrivals measured" in report.stdout:
+                break
+            _wait(stack, 1)
+        _show(collector_command("eta", "report"), workdir=folder)
+
+
+def _dispatch_on_the_way(
+    stack: Stack,
+    plans: dict[str, Trajectory],
+    start: dt.datetime,
+    unavailable: str | None,
+    command: Callable[..., list[str]],
+) -> tuple[str, float] | None:
+    """Open a call on a patrol car's way, show the ETAs by road, assign the car.
+    Returns (car, monotonic time when it gets there), or None if no car has such a place."""
+    elapsed = (dt.datetime.now(dt.UTC) - start).total_seconds() + 4.0  # the commands below take a few seconds
+    ahead = [(found, unit) for unit, trajectory in plans.items()
+             if unit != unavailable and (found := _place_ahead(trajectory, elapsed)) is not None]  # fmt: skip
+    if not ahead:
+        print("(no patrol car has a place on its way in the next two minutes: the arrival step is skipped)")
+        return None
+    (seconds, lat, lon), unit = min(ahead)
+    incident_id, kind, priority = ON_THE_WAY
+    _say(f"a call on {unit}'s way: the dispatcher sees the ETAs by road, sends {unit}, and the collector "
+         "measures when it gets there")  # fmt: skip
+    _show(command("incident", "open", "--id", incident_id, "--type", kind, "--priority", str(priority),
+                  "--lat", f"{lat:.6f}", "--lon", f"{lon:.6f}"), workdir=stack.workdir)  # fmt: skip
+    _wait(stack, 2)
+    _show(command("etas", incident_id), workdir=stack.workdir)
+    _show(command("incident", "assign", incident_id, unit), workdir=stack.workdir)
+    return unit, time.monotonic() + seconds
 
 
 def _public_counts(public_dir: Path) -> tuple[int, int]:

@@ -22,7 +22,7 @@ from collector.roads.osm import load_graph
 from collector.roads.paths import RoadPaths
 from simulators.routes import Route
 
-__all__ = ["load_paths", "random_tour", "route_via"]
+__all__ = ["load_paths", "patrol_loop", "random_tour", "route_via"]
 
 MAIN_ROADS = 4  # tertiary or better: where patrol routes' places are snapped
 
@@ -62,3 +62,18 @@ def random_tour(paths: RoadPaths, rng: random.Random, *, length_m: float = 12_00
         nodes.append(nxt)
         node = nxt
     return _route(paths, nodes, name, f"a random tour of {len(nodes) - 1} legs on the roads")
+
+
+def patrol_loop(
+    paths: RoadPaths, rng: random.Random, lat: float, lon: float, radius_m: float
+) -> tuple[tuple[float, float], ...]:
+    """A closed patrol on the roads around (lat, lon): from the nearest junction through
+    three random junctions within ``radius_m`` and back (the points of its polyline)."""
+    g = paths.graph
+    home = paths.nearest_node(lat, lon)
+    near = np.flatnonzero(geodesic_m(g.node_lat[home], g.node_lon[home], g.node_lat, g.node_lon) <= radius_m)
+    via = [int(near[rng.randrange(len(near))]) for _ in range(3)] if len(near) > 1 else []
+    steps = paths.through([home, *via, home])
+    if not steps:  # nowhere to go: a junction with no other within reach
+        steps = paths.through([home, paths.nearest_node(lat + 0.01, lon), home])
+    return paths.geometry(steps).points
