@@ -97,3 +97,19 @@ def test_the_command_on_the_recorded_drives_meets_the_goal() -> None:
     doc = json.loads(out.stdout)
     assert len(doc["drives"]) == 4
     assert doc["median_of_medians"] <= 0.25 and doc["pooled_p90"] <= 0.8
+
+
+def test_class_speeds_learn_a_slower_road_and_start_from_the_profile() -> None:
+    from collector.learn import ClassSpeeds
+
+    speeds = ClassSpeeds(3, prior_s=60.0)
+    profile = np.array([20.0, 15.0, 10.0])
+    assert np.allclose(speeds.factor(profile), 1.0)  # nothing seen: the profile's speeds
+    t = np.arange(0.0, 601.0)  # ten minutes on class 1 at 7.5 m/s, map-matched within a few metres
+    speeds.observe(t, np.full(600, 7.5), np.full(601, 1), np.full(601, 3.0))
+    factor = speeds.factor(profile)
+    assert factor[1] == pytest.approx(15.0 / ((600 * 7.5 + 60 * 15.0) / 660), rel=1e-6)  # about 1.8: slower
+    assert factor[0] == 1.0 and factor[2] == 1.0
+    stopped = ClassSpeeds(3)
+    stopped.observe(t, np.full(600, 0.5), np.full(601, 1), np.full(601, 3.0))  # standing: not a moving speed
+    assert np.allclose(stopped.factor(profile), 1.0)
