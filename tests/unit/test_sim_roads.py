@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import random
 import subprocess
 import sys
@@ -79,3 +80,16 @@ def test_the_load_generator_patrols_the_roads(times: RoadTimes) -> None:
                   for t in range(0, 600, 37)]  # fmt: skip
         snapped = times.snap([p.lat for p in points], [p.lon for p in points])
         assert np.max(snapped.distance_m) < 2.0
+
+
+def test_eta_score_on_a_simulated_nmea_drive_with_the_roads(tmp_path: Path) -> None:
+    """The issue's command end to end: an NMEA recording on real streets, scored with the graph."""
+    nmea = tmp_path / "tour.nmea"
+    subprocess.run([*SIM, "drive", "--osm", str(EXTRACT), "--seed", "4", "--tour-km", "6", "-o", str(nmea)],
+                   check=True, capture_output=True)  # fmt: skip
+    out = subprocess.run([sys.executable, "-m", "collector.cli", "eta", "score", "--osm", str(EXTRACT), "--json",
+                          str(nmea)], check=True, capture_output=True, text=True).stdout  # fmt: skip
+    doc = json.loads(out)
+    (drive,) = doc["drives"]
+    assert drive["name"] == "tour.nmea" and drive["trips"] > 100
+    assert doc["median_of_medians"] < 0.3  # a plain model is off by about half here (docs/eta.md)
