@@ -99,6 +99,8 @@ def run(config_path: Path, log_level: str) -> None:
     from collector.service import run as run_service
 
     config = _load(config_path)
+    if config.eta.osm is not None and not config.eta.osm.is_file():
+        raise UsageMistake(f"{config.path}: [eta] osm: no such OpenStreetMap file {config.eta.osm}")
     if config.public.enabled and config.public.secret_file is not None:
         try:
             read_secret(config.public.secret_file)  # a missing secret is a mistake to report now, not in the log
