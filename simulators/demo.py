@@ -291,7 +291,8 @@ def _play(stack: Stack) -> None:
 
     _say(f"the public feed (delays shortened for the demo: units {PUBLIC_UNIT_DELAY_S} s, calls "
          f"{PUBLIC_CALL_DELAY_S} s; the defaults are 900 s and 600 s; times are whole minutes)")  # fmt: skip
-    on_duty = len(CARS) + SIM_UNITS - (1 if nearest else 0)  # the unavailable unit is never shown
+    # The unavailable unit is never shown, nor the car sent to the concern-for-welfare call (a suppressed kind).
+    on_duty = len(CARS) + SIM_UNITS - (1 if nearest else 0) - (1 if arrival else 0)
     public_calls = len(INCIDENTS) - 1  # the domestic abuse call is never shown
     print(f"waiting for a snapshot that shows the {on_duty} units on duty and the {public_calls} public calls "
           f"(a unit appears once its position and duty status are {PUBLIC_UNIT_DELAY_S} s old) ...")  # fmt: skip
