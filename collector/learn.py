@@ -68,7 +68,8 @@ class _Track:
     time: list[float] = field(default_factory=list)
     lat: list[float] = field(default_factory=list)
     lon: list[float] = field(default_factory=list)
-    driven: list[float] = field(default_factory=list)  # path length from the first point kept
+    driven: list[float] = field(default_factory=list)  # path length from the first point seen
+    last: tuple[float, float, float, float] | None = None  # the newest point seen: time, lat, lon, driven
     starts: list[int] = field(default_factory=list)  # indices of sub-trip starts
     last_end: float = -math.inf
     # One entry per sub-trip end: (completed at, sum of the log ratios of the trips ending there, how many)
@@ -130,20 +131,27 @@ class FleetLearner:
         s = self.settings
         track = self._units.setdefault(unit, _Track())
         ends: list[int] = []
+        last = track.last
         for t, la, lo in zip(time.tolist(), lat.tolist(), lon.tolist()):
-            if track.time and t <= track.time[-1]:
+            if last is not None and t <= last[0]:
                 continue
-            step = 0.0 if not track.time else float(geodesic_m(track.lat[-1], track.lon[-1], la, lo))
+            driven = 0.0 if last is None else last[3] + float(geodesic_m(last[1], last[2], la, lo))
+            last = (t, la, lo, driven)
+            start = not track.starts or t - track.time[track.starts[-1]] >= s.start_every_s
+            end = t - track.last_end >= s.end_every_s
+            if not (start or end):
+                continue  # only the path length runs on: the points kept are the sub-trips' ends
             track.time.append(t)
             track.lat.append(la)
             track.lon.append(lo)
-            track.driven.append((track.driven[-1] if track.driven else 0.0) + step)
+            track.driven.append(driven)
             i = len(track.time) - 1
-            if not track.starts or t - track.time[track.starts[-1]] >= s.start_every_s:
+            if start:
                 track.starts.append(i)
-            if t - track.last_end >= s.end_every_s:
+            if end:
                 track.last_end = t
                 ends.append(i)
+        track.last = last
         if ends:
             self._complete(unit, track, ends)
         self._forget(track)
@@ -183,13 +191,13 @@ class FleetLearner:
     def _forget(self, track: _Track) -> None:
         """Keep the last ``memory_s`` of points (enough for every sub-trip) and of trips."""
         s = self.settings
-        newest = track.time[-1] if track.time else 0.0
+        newest = track.last[0] if track.last is not None else 0.0
         while track.trips and track.trips[0][0] < newest - s.memory_s:
             track.trips.popleft()
         drop = 0
         while drop < len(track.time) and track.time[drop] < newest - s.max_trip_s - s.start_every_s:
             drop += 1
-        if drop > 512:  # trim in blocks: list slicing is O(n)
+        if drop > 64:  # trim in blocks: list slicing is O(n)
             for column in (track.time, track.lat, track.lon, track.driven):
                 del column[:drop]
             track.starts = [i - drop for i in track.starts if i >= drop]
