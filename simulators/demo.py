@@ -1,4 +1,4 @@
-"""``activecalls-sim demo``: the whole system on one machine, in about a minute and a half.
+"""``activecalls-sim demo``: the whole system on one machine, in about two minutes.
 
 It starts, as real processes on loopback, everything a force would run:
 a Mosquitto broker, the collector (with the public feed), five patrol cars
