@@ -132,10 +132,19 @@ class FleetLearner:
         track = self._units.setdefault(unit, _Track())
         ends: list[int] = []
         last = track.last
-        for t, la, lo in zip(time.tolist(), lat.tolist(), lon.tolist()):
+        if last is not None:
+            newer = time > last[0]
+            time, lat, lon = time[newer], lat[newer], lon[newer]
+        if len(time) == 0:
+            return
+        # Steps between consecutive points (from the newest seen before), in one geodesic call.
+        before_lat = np.concatenate([[lat[0] if last is None else last[1]], lat[:-1]])
+        before_lon = np.concatenate([[lon[0] if last is None else last[2]], lon[:-1]])
+        steps = geodesic_m(before_lat, before_lon, lat, lon).tolist()
+        for t, la, lo, step in zip(time.tolist(), lat.tolist(), lon.tolist(), steps):
             if last is not None and t <= last[0]:
-                continue
-            driven = 0.0 if last is None else last[3] + float(geodesic_m(last[1], last[2], la, lo))
+                continue  # a repeated time within the batch
+            driven = step if last is None else last[3] + step
             last = (t, la, lo, driven)
             start = not track.starts or t - track.time[track.starts[-1]] >= s.start_every_s
             end = t - track.last_end >= s.end_every_s

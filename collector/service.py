@@ -57,6 +57,7 @@ from collector.recompute import RecomputePlanner, report_changed
 from collector.router import Router, configured_router, route_in_thread, router_candidates
 from collector.store import Store, StoreError, WriteBatch
 from common.backoff import Backoff
+from common.fix import Fix
 from common.mqtt import Delivery, MqttConnection, MqttError, connect_with_retry
 from common.sdnotify import Notifier, watchdog_interval
 from common.tomlconfig import ConfigError
@@ -127,6 +128,7 @@ class CollectorService:
         # Learning from the fleet and measuring arrivals (docs/eta.md): fed from the events below.
         self.learner = FleetLearner(ModelReference(e.model))
         self.arrivals = ArrivalDetector()
+        self._to_learn: dict[str, list[Fix]] = {}
         self.planner = RecomputePlanner(e.min_interval_s, e.refresh_s)
         # OSRM now; the road graph of [eta] osm is read in start(), off the event loop.
         self.router = router or (configured_router(config.router, None) if config.router.osrm_url else None)
@@ -138,6 +140,7 @@ class CollectorService:
         self.periodic: list[Periodic] = [
             Periodic("retention", config.store.prune_every_s, self._prune, first_after_s=5.0),
             Periodic("stats", STATS_EVERY_S, self._log_stats, first_after_s=STATS_EVERY_S),
+            Periodic("learn", 1.0, self._teach, first_after_s=1.0),
         ]
         self._store: Store | None = None
         self._pending = _Pending()
@@ -219,13 +222,21 @@ class CollectorService:
                 log.warning("rejected (%s) on %s: %s%s", event.reason, event.topic, event.detail, more)
 
     def _learn(self, unit: str, fixes: tuple[WireFix, ...]) -> list[Arrival]:
-        """New fixes teach the learner (in fix-time order) and may complete arrivals."""
+        """New fixes may complete arrivals (at once), and are kept for the learner (once a
+        second, off the ingest path: :meth:`_teach`)."""
         if not fixes:
             return []
         ordered = sorted((f.fix for f in fixes), key=lambda f: f.time)
-        self.learner.observe(unit, np.array([f.time.timestamp() for f in ordered]),
-                             np.array([f.lat for f in ordered]), np.array([f.lon for f in ordered]))  # fmt: skip
+        self._to_learn.setdefault(unit, []).extend(ordered)
         return [arrival for fix in ordered for arrival in self.arrivals.position(unit, fix)]
+
+    async def _teach(self, _now: float) -> None:
+        """The fixes of the last second to the learner, one batch per unit."""
+        batches, self._to_learn = self._to_learn, {}
+        for unit, fixes in batches.items():
+            fixes.sort(key=lambda f: f.time)
+            self.learner.observe(unit, np.array([f.time.timestamp() for f in fixes]),
+                                 np.array([f.lat for f in fixes]), np.array([f.lon for f in fixes]))  # fmt: skip
 
     def _fleet_changed(self) -> None:
         self._fleet_dirty = True
