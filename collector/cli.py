@@ -102,6 +102,8 @@ def run(config_path: Path, log_level: str) -> None:
     from common.mqtt import check_secrets
 
     config = _load(config_path)
+    if config.eta.osm is not None and not config.eta.osm.is_file():
+        raise UsageMistake(f"{config.path}: [eta] osm: no such OpenStreetMap file {config.eta.osm}")
     try:  # a missing or loose secret is a mistake to report now, not in the log
         check_secrets(config.mqtt)
         if config.public.enabled and config.public.secret_file is not None:
@@ -413,6 +415,51 @@ def dead_letters_drop(config_path: Path, ids: Sequence[int], every: bool) -> Non
 
     count = _run(change_dead_letters(_load(config_path), _letter_ids(ids, every), drop=True))
     click.echo(f"{count} dead letter(s) deleted")
+
+
+@main.group()
+def eta() -> None:
+    """ETAs measured: score the method on recorded drives, report predicted vs actual arrivals."""
+
+
+@eta.command("report")
+@config_option
+@click.option("--since", callback=_time_option, help="Arrivals from this time (ISO 8601, or an age: 7d).")
+def eta_report(config_path: Path, since: float | None) -> None:
+    """Predicted vs actual: the ETA at dispatch against the measured arrival, by priority and method.
+
+    An arrival is a dispatched unit slow or stopped within 100 m of its
+    incident, or reporting duty status onscene.
+    """
+    from collector.commands import arrivals
+    from collector.text import format_arrivals
+
+    click.echo(format_arrivals(_run(arrivals(_load(config_path), since=since))), nl=False)
+
+
+@eta.command("score")
+@click.argument("drives", metavar="DRIVE...", nargs=-1, required=True,
+                type=click.Path(exists=True, dir_okay=False, path_type=Path))  # fmt: skip
+@click.option("--osm", type=click.Path(exists=True, dir_okay=False, path_type=Path), metavar="FILE",
+              help="Route on this OpenStreetMap extract's roads (default: the model on straight-line distance).")
+@click.option("--no-learning", "plain", is_flag=True,
+              help="The method as configured, learning nothing from the drive's past (the baseline).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object (docs/eta.md gives its fields).")  # fmt: skip
+def eta_score(drives: Sequence[Path], osm: Path | None, plain: bool, as_json: bool) -> None:
+    """Score ETAs on recorded drives (JSON lines of time, lat, lon, or NMEA).
+
+    Trips of 1-15 minutes where the car drove fairly directly; each drive is
+    replayed in time order so only its past informs a prediction. Prints, per
+    drive, the trips and the median and p90 of |predicted - actual| / actual.
+    """
+    from collector.etatools import score_files
+
+    found = score_files(drives, osm=osm, learn=not plain)  # a ScoreError is one line (OneLineErrorGroup)
+    if as_json:
+        click.echo(found.to_json())
+    else:
+        for line in found.lines():
+            click.echo(line)
 
 
 main.add_command(public)

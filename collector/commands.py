@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO, TypeVar
 
+from collector.arrivals import Arrival
 from collector.calibrate import Calibration, DriveSamples, Track, calibrate, cut_at_arrival, drive_samples, evaluate
 from collector.config import CollectorConfig
 from collector.deadletters import DeadLetter
@@ -28,7 +29,7 @@ from collector.eta import EtaEngine, TravelModel
 from collector.export import ExportFormat, formatter
 from collector.fleet import FleetState
 from collector.incidents import IncidentBook, conflicts, same_call
-from collector.router import OsrmRouter, route_all
+from collector.router import configured_router, route_all, router_candidates
 from collector.store import Store, StoreError
 from common.checkreport import CheckResult, broker_failure, format_report
 from common.errors import ActiveCallsError
@@ -49,6 +50,7 @@ __all__ = [
     "CommandError",
     "CheckResult",
     "State",
+    "arrivals",
     "calibrate_from_store",
     "change_dead_letters",
     "dead_letter",
@@ -268,10 +270,9 @@ def reports(config: CollectorConfig, state: State, incident_ids: Sequence[str] =
     engine = EtaEngine(config.eta.model, config.eta.policy)
     table = state.fleet.table(state.now)
     routes = None
-    r = config.router
-    if r.osrm_url and open_incidents:
-        router = OsrmRouter(r.osrm_url, profile=r.profile, timeout_s=r.timeout_s, max_table_size=r.max_table_size)
-        routes = route_all(router, engine.route_requests(table, open_incidents))
+    router = configured_router(config.router, config.eta.osm) if open_incidents else None
+    if router is not None:
+        routes = route_all(router, engine.route_requests(table, open_incidents, nearest=router_candidates(router)))
     return engine.reports(table, open_incidents, routes)
 
 
@@ -334,6 +335,15 @@ async def change_dead_letters(config: CollectorConfig, ids: Sequence[int] | None
     if ids is not None and changed < len(set(ids)):
         raise CommandError(f"only {changed} of the {len(set(ids))} dead letters named exist")
     return changed
+
+
+async def arrivals(config: CollectorConfig, *, since: float | None = None) -> list[Arrival]:
+    """The arrivals the collector measured (``eta report``)."""
+    store = await _open_store(config)
+    try:
+        return await store.arrivals(since=since)
+    finally:
+        await store.close()
 
 
 # -- calibration from the history -------------------------------------------------------

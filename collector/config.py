@@ -89,6 +89,7 @@ class EtaSettings:
     refresh_s: float = 10.0  # every incident at least this often (fix ages grow)
     eta_tolerance_s: float = 5.0  # republish only when an ETA moved more than this (or anything else changed)
     keep_closed_s: float = 3600.0  # closed incidents are forgotten from memory after this
+    osm: Path | None = None  # the force's OpenStreetMap extract: ETAs on its roads (docs/eta.md)
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,6 +190,7 @@ def _eta(t: Table) -> EtaSettings:
         refresh_s=t.get_float("refresh_s", 10.0, low=max(min_interval, 0.1)),
         eta_tolerance_s=t.get_float("eta_tolerance_s", 5.0, low=0.0),
         keep_closed_s=t.get_float("keep_closed_s", 3600.0, low=0.0),
+        osm=t.get_path("osm", None),
     )
     t.check_unknown()
     return settings

@@ -309,15 +309,18 @@ class EtaEngine:
             travel = _travel_time(road, cruise[np.newaxis, :], accel[np.newaxis, :])
         return _Round(geodesic, road, travel, assigned)
 
-    def route_requests(self, table: UnitTable, incidents: Sequence[Incident]) -> list[RouteRequest]:
+    def route_requests(
+        self, table: UnitTable, incidents: Sequence[Incident], *, nearest: int | None = None
+    ) -> list[RouteRequest]:
         """For each incident, the units worth asking a router about: the assigned
-        ones and the ``router_units`` nearest candidates by the model."""
+        ones and the ``nearest`` (default ``router_units``) nearest candidates by
+        the model; an embedded road router is cheap enough to ask about all."""
         r = self._round(table, incidents)
         candidates = table.has_fix & ~np.isin(table.status, _BUSY)
         requests = []
         for j, incident in enumerate(incidents):
             pool = np.flatnonzero(candidates & ~r.assigned[:, j])
-            pool = _smallest(pool, r.travel[pool, j], self.policy.router_units)
+            pool = _smallest(pool, r.travel[pool, j], self.policy.router_units if nearest is None else nearest)
             idx = np.union1d(pool, np.flatnonzero(r.assigned[:, j] & table.has_fix))
             requests.append(
                 RouteRequest(
@@ -334,8 +337,14 @@ class EtaEngine:
         table: UnitTable,
         incidents: Sequence[Incident],
         routes: Mapping[str, RouteOutcome] | None = None,
+        *,
+        learned: FloatArray | None = None,
     ) -> list[EtaReport]:
         """One report per incident, computed at ``table.now``.
+
+        ``learned``: per unit (table order), how much slower (> 1) than the model
+        it has been driving lately (:class:`collector.learn.FleetLearner`); it
+        scales the model's travel times, not a router's.
 
         Everything is done on (units x incidents) matrices; Python loops run
         only over the rows that end up in the reports.
@@ -350,6 +359,8 @@ class EtaEngine:
         n, m = r.geodesic.shape
         road, travel = r.road, r.travel
         method = np.full((n, m), _MODEL, dtype=np.int8)
+        if learned is not None:
+            travel = travel * learned[:, np.newaxis]
         if routes:
             road, travel = road.copy(), travel.copy()
             self._apply_routes(table, incidents, routes, road, travel, method)

@@ -18,19 +18,21 @@ from typing import Final
 
 from collector.config import EtaSettings
 from collector.counters import ServiceCounters
-from collector.eta import EtaEngine
+from collector.eta import EtaEngine, FloatArray
 from collector.fleet import FleetState
 from collector.incidents import IncidentBook, IncidentChange
 from collector.recompute import RecomputePlanner, report_changed
-from collector.router import Router, route_in_thread
+from collector.router import Router, route_in_thread, router_candidates
 from common.wire import EtaReport, Incident, IncidentStatus, Topics, encode_eta
 
-__all__ = ["TICK_S", "EtaPublisher", "Publish"]
+__all__ = ["TICK_S", "EtaPublisher", "LearnedFactors", "Publish"]
 
 TICK_S: Final = 1.0
 
 # publish(topic, payload, retain) -> False when not connected (the next round brings it again)
 Publish = Callable[[str, bytes, bool], bool]
+# learned(units, now) -> per unit, how much slower than the model it drives (collector.learn)
+LearnedFactors = Callable[[tuple[str, ...], float], FloatArray]
 
 
 class EtaPublisher:
@@ -44,6 +46,7 @@ class EtaPublisher:
         counters: ServiceCounters,
         *,
         router: Router | None = None,
+        learned: LearnedFactors | None = None,
         clock: Callable[[], float],
     ) -> None:
         self.settings = settings
@@ -53,6 +56,7 @@ class EtaPublisher:
         self.publish = publish
         self.counters = counters
         self.router = router
+        self.learned = learned
         self.clock = clock
         self.engine = EtaEngine(settings.model, settings.policy)
         self.planner = RecomputePlanner(settings.min_interval_s, settings.refresh_s)
@@ -120,8 +124,10 @@ class EtaPublisher:
         table = self.fleet.table(now)
         routes = None
         if self.router is not None:
-            routes = await route_in_thread(self.router, self.engine.route_requests(table, incidents))
-        reports = self.engine.reports(table, incidents, routes)
+            requests = self.engine.route_requests(table, incidents, nearest=router_candidates(self.router))
+            routes = await route_in_thread(self.router, requests)
+        learned = self.learned(table.units, now) if self.learned is not None else None
+        reports = self.engine.reports(table, incidents, routes, learned=learned)
         self.planner.computed([i.id for i in incidents], now)
         self.counters.eta_rounds += 1
         tolerance = self.settings.eta_tolerance_s

@@ -28,14 +28,16 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Sequence
-from typing import Any, Protocol
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from collector.config import RouterSettings
 from collector.eta import RouteFailure, RouteOutcome, RouteRequest, RouteTable
 from common.errors import ActiveCallsError
 
-__all__ = ["OsrmRouter", "Router", "RouterError", "route_all", "route_in_thread"]
+__all__ = ["BatchRouter", "OsrmRouter", "Router", "RouterError", "configured_router", "route_all", "route_in_thread"]
 
 
 class RouterError(ActiveCallsError):
@@ -46,6 +48,16 @@ class Router(Protocol):
     def table(self, request: RouteRequest) -> RouteTable:
         """Travel from every source of ``request`` to its destination; raises RouterError."""
         ...
+
+
+@runtime_checkable
+class BatchRouter(Protocol):
+    """A router that answers all of a round's requests at once (the embedded road router:
+    it snaps every unit once, not once per incident)."""
+
+    def table(self, request: RouteRequest) -> RouteTable: ...
+
+    def tables(self, requests: Sequence[RouteRequest]) -> dict[str, RouteTable]: ...
 
 
 class OsrmRouter:
@@ -126,6 +138,12 @@ def _parse_table(reply: Any, sources: int) -> tuple[list[float], list[float]]:
 def route_all(router: Router, requests: Sequence[RouteRequest]) -> dict[str, RouteOutcome]:
     """Ask ``router`` about every request; a failure becomes a RouteFailure."""
     outcomes: dict[str, RouteOutcome] = {}
+    if isinstance(router, BatchRouter) and requests:
+        try:
+            outcomes.update(router.tables(requests))
+        except RouterError as exc:
+            outcomes.update((r.incident_id, RouteFailure(r.incident_id, str(exc))) for r in requests)
+        return outcomes
     for request in requests:
         try:
             outcomes[request.incident_id] = router.table(request)
@@ -137,3 +155,25 @@ def route_all(router: Router, requests: Sequence[RouteRequest]) -> dict[str, Rou
 async def route_in_thread(router: Router, requests: Sequence[RouteRequest]) -> dict[str, RouteOutcome]:
     """:func:`route_all` in a worker thread, so the event loop keeps ingesting."""
     return await asyncio.to_thread(route_all, router, requests)
+
+
+def configured_router(settings: RouterSettings, osm: Path | None) -> Router | None:
+    """The router a configuration asks for: OSRM when ``[router] osrm_url`` is set,
+    else the embedded road router on the ``[eta] osm`` extract (read now: raises
+    RoadGraphError, one line, if it cannot be), else None (the model alone)."""
+    if settings.osrm_url:
+        return OsrmRouter(
+            settings.osrm_url, profile=settings.profile, timeout_s=settings.timeout_s,
+            max_table_size=settings.max_table_size,
+        )  # fmt: skip
+    if osm is not None:
+        from collector.roads.router import RoadRouter  # scipy and pyosmium: only when roads are configured
+
+        return RoadRouter.from_osm(osm)
+    return None
+
+
+def router_candidates(router: Router | None) -> int | None:
+    """How many candidates per incident to ask ``router`` about beyond the assigned units:
+    None (the policy's ``router_units``) for OSRM, every one for a batch router."""
+    return 1_000_000 if isinstance(router, BatchRouter) else None

@@ -35,6 +35,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
 
+import numpy as np
+
+from collector.arrivals import Arrival, ArrivalDetector
 from collector.config import CollectorConfig
 from collector.counters import ServiceCounters
 from collector.deadletters import DeadLetter
@@ -52,16 +55,18 @@ from collector.ingest import (
     StateReceived,
     StatusReceived,
 )
+from collector.learn import FleetLearner, ModelReference
 from collector.public.shell import PublicPublisher, live_source
-from collector.router import OsrmRouter, Router
+from collector.router import Router, configured_router
 from collector.session import BrokerSession
 from collector.store import Store, StoreError
 from collector.writer import StoreWriter
+from common.fix import Fix
 from common.logsafe import escaped
 from common.mqtt import Delivery, MqttConnection
 from common.sdnotify import Notifier, watchdog_interval
 from common.tomlconfig import ConfigError
-from common.wire import MAX_SEQ_JUMP, TopicKind, Topics
+from common.wire import MAX_SEQ_JUMP, TopicKind, Topics, WireFix
 
 __all__ = ["CollectorService", "Periodic", "run"]
 
@@ -112,7 +117,10 @@ class CollectorService:
             on_status=self._status,
             on_publish_error=self._publish_failed,
         )
-        r = config.router
+        # Learning from the fleet and measuring arrivals (docs/eta.md): fed from the events below.
+        self.learner = FleetLearner(ModelReference(config.eta.model))
+        self.arrivals = ArrivalDetector()
+        self._to_learn: dict[str, list[Fix]] = {}
         self.eta = EtaPublisher(
             config.eta,
             self.topics,
@@ -120,12 +128,9 @@ class CollectorService:
             self.incidents,
             self.session.publish,
             self.counters,
-            router=router
-            or (
-                OsrmRouter(r.osrm_url, profile=r.profile, timeout_s=r.timeout_s, max_table_size=r.max_table_size)
-                if r.osrm_url
-                else None
-            ),
+            # OSRM now; the road graph of [eta] osm is read in start(), off the event loop.
+            router=router or (configured_router(config.router, None) if config.router.osrm_url else None),
+            learned=self.learner.factors,
             clock=clock,
         )
         self.writer = StoreWriter(self.counters)
@@ -133,6 +138,7 @@ class CollectorService:
             Periodic("retention", config.store.prune_every_s, self._prune, first_after_s=5.0),
             Periodic("stats", STATS_EVERY_S, self._log_stats, first_after_s=STATS_EVERY_S),
             Periodic("dead-letters", DEAD_LETTER_REPLAY_S, self._replay_dead_letters, first_after_s=1.0),
+            Periodic("learn", 1.0, self._teach, first_after_s=1.0),
         ]
         self._store: Store | None = None
 
@@ -186,6 +192,7 @@ class CollectorService:
             self.counters.duplicates += outcome.duplicates
             if outcome.moved:
                 self.eta.fleet_changed()
+            batch.arrivals += self._learn(event.unit, outcome.new)
             for reason, detail in event.refused:
                 self._log_rejection(reason, f"{TopicKind.TRACK.value} of {event.unit}", detail, now)
             for seq in outcome.seq_jumps:
@@ -201,6 +208,7 @@ class CollectorService:
             if self.fleet.apply_status(event.unit, event.status, event.received) or replay:
                 batch.statuses.append((event.unit, event.status, event.received))
                 self.eta.fleet_changed()
+                batch.arrivals += self.arrivals.status(event.unit, event.status, event.received)
         elif isinstance(event, IncidentReceived):
             change = self.incidents.apply(event.incident, event.received)
             if change is IncidentChange.CONFLICT:
@@ -210,7 +218,9 @@ class CollectorService:
                                     f"already open since {current.opened.isoformat() if current else '?'}; "
                                     f"refused a different incident opened {event.incident.opened.isoformat()}",
                                     now)  # fmt: skip
-            elif change.affects_etas or replay:
+                return
+            self.arrivals.incident(event.incident, event.received, self.eta.published.get(event.incident.id))
+            if change.affects_etas or replay:
                 batch.incidents.append((event.incident, event.received))
                 self.eta.incident_changed(event.incident.id, change)
         elif isinstance(event, IncidentCleared):
@@ -219,6 +229,23 @@ class CollectorService:
             self.eta.incident_changed(event.incident_id, change)
         elif isinstance(event, Rejected):
             self._log_rejection(event.reason, event.topic, event.detail, now)
+
+    def _learn(self, unit: str, fixes: tuple[WireFix, ...]) -> list[Arrival]:
+        """New fixes may complete arrivals (at once), and are kept for the learner (once a
+        second, off the ingest path: :meth:`_teach`)."""
+        if not fixes:
+            return []
+        ordered = sorted((f.fix for f in fixes), key=lambda f: f.time)
+        self._to_learn.setdefault(unit, []).extend(ordered)
+        return [arrival for fix in ordered for arrival in self.arrivals.position(unit, fix)]
+
+    async def _teach(self, _now: float) -> None:
+        """The fixes of the last second to the learner, one batch per unit."""
+        batches, self._to_learn = self._to_learn, {}
+        for unit, fixes in batches.items():
+            fixes.sort(key=lambda f: f.time)
+            self.learner.observe(unit, np.array([f.time.timestamp() for f in fixes]),
+                                 np.array([f.lat for f in fixes]), np.array([f.lon for f in fixes]))  # fmt: skip
 
     def _log_rejection(self, reason: str, where: str, detail: str, now: float) -> None:
         """One line per reason a minute: the key is ours, not the sender's, so no
@@ -296,10 +323,28 @@ class CollectorService:
         snapshot.restore(self.fleet, self.incidents)
         self.eta.watch_open_incidents()
         log.info("store %s: %d units, %d open incidents", c.path, len(self.fleet), len(self.incidents.open()))
+        await self._load_roads()
         p = self.config.public
         if p.enabled:  # after the restore: the feed reads the store and the live state
             public = PublicPublisher.start(p, self.topics, live_source(self.store, self.fleet, self.incidents))
             self.periodic.append(Periodic("public", p.publish_every_s, partial(self._public, public)))
+
+    async def _load_roads(self) -> None:
+        """The road graph of ``[eta] osm`` (unless a router is already set): a failure is
+        logged and the model stands in, so ETAs go on without the roads."""
+        osm = self.config.eta.osm
+        if self.eta.router is not None or osm is None:
+            return
+        from collector.roads.graph import RoadGraphError
+        from collector.roads.router import RoadRouter
+
+        try:
+            router = await asyncio.to_thread(RoadRouter.from_osm, osm)
+        except RoadGraphError as exc:
+            log.error("road graph: %s; ETAs use the model", exc)
+            return
+        log.info("road graph %s: %s", osm, router.graph.describe())
+        self.eta.router = router
 
     async def _public(self, publisher: PublicPublisher, now: float) -> None:
         for topic, payload in await publisher.tick(dt.datetime.fromtimestamp(now, dt.UTC)):

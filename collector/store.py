@@ -30,6 +30,7 @@ from typing import Any, Final
 
 import aiosqlite
 
+from collector.arrivals import Arrival
 from collector.deadletters import DeadLetter
 from collector.export import StoredFix
 from collector.fleet import FleetState
@@ -104,6 +105,16 @@ MIGRATIONS: Final[tuple[str, ...]] = (
         replay INTEGER NOT NULL DEFAULT 0
     );
     """,
+    # Arrivals measured (collector.arrivals): call -> dispatch -> arrival, and the ETA predicted at dispatch.
+    """
+    CREATE TABLE arrivals (
+        incident TEXT NOT NULL, unit TEXT NOT NULL, priority INTEGER NOT NULL,
+        called_ms INTEGER NOT NULL, dispatched_ms INTEGER NOT NULL, arrived_ms INTEGER NOT NULL,
+        predicted_s REAL, method TEXT, how TEXT NOT NULL,
+        PRIMARY KEY (incident, unit)
+    );
+    CREATE INDEX arrivals_by_time ON arrivals (arrived_ms);
+    """,
 )
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 
@@ -169,11 +180,13 @@ class WriteBatch:
     dead_letters: list[DeadLetter] = field(default_factory=list)  # new ones (id None)
     replayed: list[int] = field(default_factory=list)  # dead letters applied again: delete them
     replay_failed: list[tuple[int, str]] = field(default_factory=list)  # (id, error): parked again
+    arrivals: list[Arrival] = field(default_factory=list)
 
     def __len__(self) -> int:
         return (
             len(self.fixes) + len(self.statuses) + len(self.states) + len(self.incidents) + len(self.cleared_incidents)
             + len(self.dead_letters) + len(self.replayed) + len(self.replay_failed)
+            + len(self.arrivals)
         )  # fmt: skip
 
     def add_fixes(self, fixes: Iterable[WireFix], received: float) -> None:
@@ -321,6 +334,13 @@ class Store:
             await db.execute(_UPSERT_STATE, (json.dumps(rows),))
         if batch.incidents or batch.cleared_incidents:
             await self._write_incidents(batch)
+        if batch.arrivals:
+            await db.executemany(
+                """INSERT OR IGNORE INTO arrivals (incident, unit, priority, called_ms, dispatched_ms, arrived_ms,
+                   predicted_s, method, how) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                [(a.incident, a.unit, a.priority, _ms(a.called), _ms(a.dispatched), _ms(a.arrived), a.predicted_s,
+                  a.method, a.how) for a in batch.arrivals],
+            )  # fmt: skip
         if batch.dead_letters or batch.replayed or batch.replay_failed:
             await self._write_dead_letters(batch)
         return WriteResult(inserted)
@@ -527,6 +547,16 @@ class Store:
             return 0
         async with self._db.execute(sql + where, (*args, *(ids or ()))) as cursor:
             return int(cursor.rowcount)
+
+    async def arrivals(self, *, since: float | None = None) -> list[Arrival]:
+        """Arrivals measured, oldest first (arrived at or after ``since``)."""
+        async with self._db.execute(
+            """SELECT incident, unit, priority, called_ms, dispatched_ms, arrived_ms, predicted_s, method, how
+               FROM arrivals WHERE arrived_ms >= ? ORDER BY arrived_ms, incident, unit""",
+            (_ms(since) if since is not None else -(2**62),),
+        ) as cursor:
+            rows = await cursor.fetchall()
+        return [Arrival(i, u, p, c / 1000, d / 1000, a / 1000, ps, m, h) for i, u, p, c, d, a, ps, m, h in rows]
 
     async def incident_log(self, *, since: float | None = None) -> list[tuple[str, float, Incident | None]]:
         """Every version of every incident received (None: cleared), oldest first."""

@@ -10,13 +10,24 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import statistics
 from collections.abc import Iterable, Sequence
 
+from collector.arrivals import Arrival
+from collector.etascore import p90
 from collector.fleet import UnitView
 from collector.incidents import IncidentEntry
 from common.wire import EtaMethod, EtaReport, EtaRow, IncidentStatus, UnitState
 
-__all__ = ["format_etas", "format_incidents", "format_units", "human_age", "human_distance", "human_duration"]
+__all__ = [
+    "format_arrivals",
+    "format_etas",
+    "format_incidents",
+    "format_units",
+    "human_age",
+    "human_distance",
+    "human_duration",
+]
 
 
 def human_duration(seconds: float) -> str:
@@ -190,3 +201,36 @@ def format_etas(report: EtaReport, now: float) -> str:
 def format_time_short(time: dt.datetime) -> str:
     """``09:30:01 UTC``."""
     return time.strftime("%H:%M:%S UTC")
+
+
+def format_arrivals(arrivals: Sequence[Arrival]) -> str:
+    """Predicted vs actual travel (dispatch -> arrival): median and p90 of |predicted - actual| / actual,
+    for all, by priority and by method; with the median travel and response (call -> arrival) times."""
+    if not arrivals:
+        return "No arrivals measured yet.\n"
+    measured = [a for a in arrivals if a.predicted_s is not None and a.actual_s > 0]
+
+    def cells(label: str, group: Sequence[Arrival]) -> list[str]:
+        errors = [abs(a.predicted_s - a.actual_s) / a.actual_s for a in group if a.predicted_s is not None]
+        median = statistics.median(errors) if errors else math.nan
+        return [
+            label,
+            str(len(group)),
+            _percent(median),
+            _percent(p90(errors)),
+            human_duration(statistics.median(a.actual_s for a in group)) if group else "-",
+            human_duration(statistics.median(a.response_s for a in group)) if group else "-",
+        ]
+
+    rows = [cells("all", measured)]
+    for priority in sorted({a.priority for a in measured}):
+        rows.append(cells(f"priority {priority}", [a for a in measured if a.priority == priority]))
+    for method in sorted({a.method or "" for a in measured}):
+        rows.append(cells(f"method {method}", [a for a in measured if a.method == method]))
+    head = [f"Predicted vs actual: {len(arrivals)} arrivals measured, {len(measured)} with an ETA at dispatch.", "", ""]
+    table = _table(["", "ARRIVALS", "MEDIAN ERROR", "P90 ERROR", "TRAVEL", "RESPONSE"], rows, right=(1, 2, 3, 4, 5))
+    return "\n".join(head) + table
+
+
+def _percent(x: float) -> str:
+    return f"{x * 100:.0f} %" if math.isfinite(x) else "-"

@@ -28,7 +28,7 @@ from simulators.fleet import FleetConfig, FleetError, run_fleet
 from simulators.geo import Polyline
 from simulators.pty import PtyError
 from simulators.receiver import Family
-from simulators.routes import RouteError, builtin_names, load_route
+from simulators.routes import Route, RouteError, builtin_names, load_route
 from simulators.run import DriveRun, OutputConfig, ReplayRun, RunResult, run_drive, run_replay
 from simulators.serve import Output, PtyOutput, TcpOutput
 
@@ -198,17 +198,26 @@ def _start(value: str) -> dt.datetime:
 @main.command()
 @click.option(
     "--route",
-    default="a61-sheffield-road",
-    show_default=True,
     metavar="NAME|FILE",
-    help="A built-in route (see `activecalls-sim routes`) or a GeoJSON LineString / GPX track file.",
+    help="A built-in route (see `activecalls-sim routes`) or a GeoJSON LineString / GPX track file "
+    "[default: a61-sheffield-road].",
+)
+@click.option(
+    "--osm",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help="Drive a random tour (by --seed) on the roads of this OpenStreetMap extract instead of a route.",
+)
+@click.option(
+    "--tour-km", type=click.FloatRange(min=0.5), default=12.0, show_default=True, help="Length of an --osm tour."
 )
 @click.option("-o", "--out", metavar="FILE", help="Write the whole trace to FILE at once ('-' = stdout).")
 @stream_options
 @click.option(
     "--truth", metavar="FILE", help="Ground truth JSON lines (default: beside the trace or pty, NAME.truth.jsonl)."
 )
-@click.option("--kmh", type=float, default=48.0, show_default=True, help="Cruising speed.")
+@click.option("--kmh", type=float, help="Cruising speed [default: 48; on roads with speeds (--osm, the built-in "
+              "routes) each road's speed, capped at 130].")
 @click.option("--accel", type=float, default=1.5, show_default=True, help="Acceleration, m/s2.")
 @click.option("--decel", type=float, default=2.5, show_default=True, help="Braking, m/s2.")
 @click.option("--stop-prob", type=float, default=0.5, show_default=True, help="Chance of stopping at each junction.")
@@ -244,8 +253,9 @@ def _start(value: str) -> dt.datetime:
     show_default=True,
     help="Receiver family to emulate on --pty/--tcp.",
 )
-def drive(route: str, out: str | None, pty_path: str | None, tcp: str | None, speed: float, faults: str | None,
-          exit_on_hangup: bool, verbose: bool, truth: str | None, kmh: float, accel: float, decel: float,
+def drive(route: str | None, osm: Path | None, tour_km: float, out: str | None, pty_path: str | None, tcp: str | None,
+          speed: float, faults: str | None, exit_on_hangup: bool, verbose: bool, truth: str | None, kmh: float | None,
+          accel: float, decel: float,
           stop_prob: float, stop_s: float, hz: float, start_text: str, noise_m: float, tunnel: tuple[str, ...],
           talker: str, sentences: str, seed: int, laps: int, duration: float | None,
           receiver: str) -> None:  # fmt: skip
@@ -253,6 +263,7 @@ def drive(route: str, out: str | None, pty_path: str | None, tcp: str | None, sp
 
     \b
     activecalls-sim drive --route a619-chatsworth-road --seed 1 -o chatsworth.nmea
+    activecalls-sim drive --osm data/osm/chesterfield-s40.osm.pbf --seed 3 -o tour.nmea
     activecalls-sim drive --pty /tmp/gps0 --hz 5 --start now --noise-m 3 --tunnel 120:30
     """
     kinds = tuple(s.strip().upper() for s in sentences.split(",") if s.strip())
@@ -260,8 +271,12 @@ def drive(route: str, out: str | None, pty_path: str | None, tcp: str | None, sp
     if unknown or not kinds:
         raise click.BadParameter(f"unknown sentence type(s) {unknown}; choose from {','.join(SENTENCE_TYPES)}",
                                  param_hint="--sentences")  # fmt: skip
+    if route is not None and osm is not None:
+        raise click.UsageError("choose --route or --osm, not both")
     try:
-        loaded = load_route(route)
+        loaded = _osm_tour(osm, seed, tour_km) if osm is not None else load_route(route or "a61-sheffield-road")
+        if kmh is None:
+            kmh = 130.0 if loaded.speeds is not None else 48.0
         config = DriveConfig(loaded, kmh=kmh, accel=accel, decel=decel, stop_prob=stop_prob, stop_s=stop_s, hz=hz,
                              start=_start(start_text), noise_m=noise_m, tunnels=parse_tunnels(tunnel), talker=talker,
                              sentences=kinds, seed=seed, laps=laps, duration_s=duration)  # fmt: skip
@@ -273,6 +288,19 @@ def drive(route: str, out: str | None, pty_path: str | None, tcp: str | None, sp
     run = DriveRun(config, output, truth=truth, speed=speed, faults=_faults(faults), receiver=Family(receiver),
                    exit_on_hangup=exit_on_hangup)  # fmt: skip
     _run(functools.partial(run_drive, run, on_ready=_ready, log=_log(verbose), stdout=sys.stdout.buffer))
+
+
+def _osm_tour(osm: Path, seed: int, tour_km: float) -> Route:
+    import random
+
+    from collector.roads.graph import RoadGraphError
+    from simulators.roads import load_paths, random_tour
+
+    try:
+        paths = load_paths(osm)
+    except RoadGraphError as exc:
+        raise click.BadParameter(str(exc), param_hint="--osm") from None
+    return random_tour(paths, random.Random(seed), length_m=tour_km * 1000, name=f"{osm.name.split('.')[0]}-{seed}")
 
 
 @main.command()
@@ -334,6 +362,8 @@ def _centre(value: str) -> tuple[float, float]:
     help="Centre of the patrol area (default: Chesterfield).",
 )
 @click.option("--radius-km", type=float, default=5.0, show_default=True)
+@click.option("--osm", type=click.Path(exists=True, dir_okay=False, path_type=Path), metavar="FILE",
+              help="Units patrol the roads of this OpenStreetMap extract (default: polygons off the roads).")
 @click.option("--prefix", default="SIM", show_default=True, help="Unit ids are PREFIX-0001, PREFIX-0002, ...")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--tls", is_flag=True, help="MQTT over TLS (on with --ca-file or --cert-dir).")
@@ -347,7 +377,8 @@ def _centre(value: str) -> tuple[float, float]:
               help="File holding the MQTT password (first line; private, as the agent's).")  # fmt: skip
 @click.option("-v", "--verbose", is_flag=True, help="Print progress to stderr.")
 def fleet(host: str, port: int | None, fleet_id: str, units: int, hz: float, duration: float, outage: float,
-          outage_at: float | None, outage_for: float | None, centre: str, radius_km: float, prefix: str, seed: int,
+          outage_at: float | None, outage_for: float | None, centre: str, radius_km: float, osm: Path | None,
+          prefix: str, seed: int,
           tls: bool, ca_file: Path | None, cert_dir: Path | None, username: str | None,
           password_file: Path | None, verbose: bool) -> None:  # fmt: skip
     """Load generator: N units publishing fixes to the broker with the wire contract.
@@ -373,7 +404,8 @@ def fleet(host: str, port: int | None, fleet_id: str, units: int, hz: float, dur
     try:
         config = FleetConfig(mqtt=settings, cert_dir=cert_dir, fleet=fleet_id, units=units, hz=hz,
                              duration_s=duration, outage=outage, outage_at_s=outage_at, outage_for_s=outage_for,
-                             centre=_centre(centre), radius_km=radius_km, seed=seed, prefix=prefix)  # fmt: skip
+                             centre=_centre(centre), radius_km=radius_km, seed=seed, prefix=prefix,
+                             osm=osm)  # fmt: skip
         check_secrets(settings)
         if cert_dir is not None:  # every unit's certificate, before the first connection
             for index in (0, config.units - 1):
@@ -382,10 +414,14 @@ def fleet(host: str, port: int | None, fleet_id: str, units: int, hz: float, dur
         raise click.UsageError(str(exc)) from None
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
+    from collector.roads.graph import RoadGraphError
+
     try:
         report = run_fleet(config, say=_log(verbose) or (lambda line: None))
     except FleetError as exc:
         raise click.ClickException(str(exc)) from None
+    except RoadGraphError as exc:
+        raise click.BadParameter(str(exc), param_hint="--osm") from None
     for line in report.lines():
         click.echo(line)
 

@@ -1,4 +1,4 @@
-"""``activecalls-sim demo``: the whole system on one machine, in about a minute and a half.
+"""``activecalls-sim demo``: the whole system on one machine, in about two minutes.
 
 It starts, as real processes on loopback, everything a force would run:
 the broker configuration ``deploy/mosquitto/render`` installs (the private
@@ -20,8 +20,11 @@ for fifteen minutes); it says so when it prints them.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import math
 import os
+import random
 import shlex
 import shutil
 import signal
@@ -29,12 +32,16 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
 from common.errors import ActiveCallsError
+from common.fix import format_time
+from common.paths import DEFAULT_OSM_EXTRACT, data_file
+from simulators.drive import DriveConfig, Trajectory, plan
+from simulators.routes import load_route
 from simulators.securebroker import MAKE_LAB_PKI, RENDER, SecureBrokers, make_lab_pki, start_secure_brokers
 
 __all__ = ["DemoError", "run_demo"]
@@ -58,6 +65,10 @@ PUBLIC_UNIT_DELAY_S: Final = 20
 PUBLIC_CALL_DELAY_S: Final = 10
 PUBLIC_WAIT_S: Final = 150  # the delays, the minute the times are floored to, and the publishing cadence
 SIM_UNITS: Final = 20  # the load generator's units, SIM-0001 ..
+LAPS: Final = 5
+# A call on a patrol car's way: it is sent there and stops there, and the collector measures the arrival.
+ON_THE_WAY: Final = ("INC-1004", "concern for welfare", 3)
+ARRIVE_WITHIN_S: Final = (60.0, 120.0)  # how far ahead of the dispatch that call lies, in driving time
 
 
 class DemoError(ActiveCallsError, RuntimeError):
@@ -187,6 +198,27 @@ def run_demo(*, workdir: Path | None = None, keep: bool = False) -> None:
             print(f"\nlogs, configs and databases kept in {folder}")
 
 
+def _car_plan(route: str, seed: int, start: dt.datetime) -> Trajectory:
+    """The drive ``activecalls-sim drive --route ROUTE --seed SEED --laps LAPS`` will make (same config, same seed)."""
+    loaded = load_route(route)
+    config = DriveConfig(loaded, kmh=130.0 if loaded.speeds is not None else 48.0, seed=seed, laps=LAPS, start=start)
+    return plan(config, random.Random(seed))
+
+
+def _place_ahead(trajectory: Trajectory, elapsed_s: float) -> tuple[float, float, float] | None:
+    """(seconds from now, lat, lon) of a place on the car's way, ARRIVE_WITHIN_S ahead, that it does
+    not pass close by before (200 m until its last 20 s: an out-and-back road or a loop), if any."""
+    low, high = ARRIVE_WITHIN_S
+    for ahead in range(int(low), int(high), 5):
+        reached = elapsed_s + ahead
+        x, y, _ = trajectory.line.point_xy(trajectory.at(reached)[0])
+        before = (trajectory.line.point_xy(trajectory.at(t)[0]) for t in range(int(elapsed_s), int(reached - 20)))
+        if all(math.hypot(bx - x, by - y) > 200 for bx, by, _ in before):
+            lat, lon, _ = trajectory.line.point(trajectory.at(reached)[0])
+            return float(ahead), lat, lon
+    return None
+
+
 def _collector_config(workdir: Path, port: int) -> Path:
     secret = workdir / "public-secret"
     fd = os.open(secret, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # private from its first byte
@@ -200,6 +232,7 @@ def _collector_config(workdir: Path, port: int) -> Path:
         # Its commands log in as collector-cli: never as the running service.
         '[cli]\ncert_file = "lab-pki/services/collector-cli.crt"\nkey_file = "lab-pki/services/collector-cli.key"\n'
         f'[store]\npath = "{workdir / "collector.sqlite"}"\nsynchronous = "NORMAL"\n'
+        f'[eta]\nosm = "{data_file(DEFAULT_OSM_EXTRACT)}"\n'
         f"[public]\n"
         f'secret_file = "{secret}"\npublic_dir = "{workdir / "public"}"\n'
         f'state_file = "{workdir / "public-state.json"}"\n'
@@ -246,9 +279,14 @@ def _play(stack: Stack) -> None:
 
     _say(f"{len(CARS)} patrol cars: a simulated receiver on a pty, read by a real activecalls-agent")
     print("(in the background; each process's log is <name>.log, e.g. PC-01.log and PC-01-receiver.log)")
+    print("(the patrol routes follow the real streets of the OpenStreetMap extract; © OpenStreetMap contributors)")
+    now = dt.datetime.now(dt.UTC)
+    start = now.replace(microsecond=now.microsecond // 1000 * 1000)
+    plans = {}
     for unit, route, seed in CARS:
-        receiver = [sim, "drive", "--route", route, "--seed", str(seed), "--start", "now", "--laps", "5",
-                    "--pty", f"{unit}.gps"]  # fmt: skip
+        plans[unit] = _car_plan(route, seed, start)
+        receiver = [sim, "drive", "--route", route, "--seed", str(seed), "--start", format_time(start),
+                    "--laps", str(LAPS), "--pty", f"{unit}.gps"]  # fmt: skip
         car = [agent, "run", "--config", _agent_config(folder, unit, port).name]
         stack.spawn(f"{unit}-receiver", receiver)
         stack.spawn(unit, car)
@@ -256,7 +294,8 @@ def _play(stack: Stack) -> None:
     _say(f"{SIM_UNITS} more units from the load generator (MQTT only, no agent)")
     fleet = [sim, "fleet", "--host", "localhost", "--port", str(port), "--ca-file", "lab-pki/ca.crt",
              "--cert-dir", "lab-pki/units", "--fleet", FLEET, "--units", str(SIM_UNITS), "--prefix", "SIM",
-             "--hz", "0.2", "--duration", "3600"]  # fmt: skip
+             "--hz", "0.2", "--duration", "3600",
+             "--osm", str(data_file(DEFAULT_OSM_EXTRACT))]  # fmt: skip
     print(f"$ {_typed(fleet)} &")
     stack.spawn("fleet", fleet)
     _wait(stack, 4)
@@ -284,10 +323,12 @@ def _play(stack: Stack) -> None:
         _show(collector_command("unit-status", nearest, "unavailable"), workdir=folder)
         _wait(stack, 2)
         _show(collector_command("etas", INCIDENTS[0][0]), workdir=folder)
+    arrival = _dispatch_on_the_way(stack, plans, start, nearest, collector_command)
 
     _say(f"the public feed (delays shortened for the demo: units {PUBLIC_UNIT_DELAY_S} s, calls "
          f"{PUBLIC_CALL_DELAY_S} s; the defaults are 900 s and 600 s; times are whole minutes)")  # fmt: skip
-    on_duty = len(CARS) + SIM_UNITS - (1 if nearest else 0)  # the unavailable unit is never shown
+    # The unavailable unit is never shown, nor the car sent to the concern-for-welfare call (a suppressed kind).
+    on_duty = len(CARS) + SIM_UNITS - (1 if nearest else 0) - (1 if arrival else 0)
     public_calls = len(INCIDENTS) - 1  # the domestic abuse call is never shown
     print(f"waiting for a snapshot that shows the {on_duty} units on duty and the {public_calls} public calls "
           f"(a unit appears once its position and duty status are {PUBLIC_UNIT_DELAY_S} s old) ...")  # fmt: skip
@@ -308,6 +349,19 @@ def _play(stack: Stack) -> None:
     _say(f"what an anonymous reader of the public broker gets (ws://127.0.0.1:{ports.public})")
     for topic, size in _public_broker_snapshots(ports.public):
         print(f"{topic}: {size} bytes, retained (the same snapshot, over the bridge)")
+    if arrival is not None:
+        unit, there = arrival
+        _say(f"{unit} gets to {ON_THE_WAY[0]}; its officer reports on scene (a unit stopped within 100 m of the "
+             "call counts as arrived too): the ETA predicted at dispatch against the arrival measured")  # fmt: skip
+        _wait(stack, max(0.0, there - time.monotonic()))
+        _show(collector_command("unit-status", unit, "onscene"), workdir=folder)
+        for _ in range(30):
+            report = subprocess.run(collector_command("eta", "report"), capture_output=True, text=True, check=False,
+                                    cwd=folder)  # fmt: skip
+            if "arrivals measured" in report.stdout:
+                break
+            _wait(stack, 1)
+        _show(collector_command("eta", "report"), workdir=folder)
 
 
 def _public_broker_snapshots(port: int, timeout_s: float = 10.0) -> list[tuple[str, int]]:
@@ -327,6 +381,33 @@ def _public_broker_snapshots(port: int, timeout_s: float = 10.0) -> list[tuple[s
     if len(got) < 2:
         raise DemoError("the public broker did not deliver the retained snapshots: see broker/public-broker.log")
     return sorted(got.items())
+
+
+def _dispatch_on_the_way(
+    stack: Stack,
+    plans: dict[str, Trajectory],
+    start: dt.datetime,
+    unavailable: str | None,
+    command: Callable[..., list[str]],
+) -> tuple[str, float] | None:
+    """Open a call on a patrol car's way, show the ETAs by road, assign the car.
+    Returns (car, monotonic time when it gets there), or None if no car has such a place."""
+    elapsed = (dt.datetime.now(dt.UTC) - start).total_seconds() + 4.0  # the commands below take a few seconds
+    ahead = [(found, unit) for unit, trajectory in plans.items()
+             if unit != unavailable and (found := _place_ahead(trajectory, elapsed)) is not None]  # fmt: skip
+    if not ahead:
+        print("(no patrol car has a place on its way in the next two minutes: the arrival step is skipped)")
+        return None
+    (seconds, lat, lon), unit = min(ahead)
+    incident_id, kind, priority = ON_THE_WAY
+    _say(f"a call on {unit}'s way: the dispatcher sees the ETAs by road, sends {unit}, and the collector "
+         "measures when it gets there")  # fmt: skip
+    _show(command("incident", "open", "--id", incident_id, "--type", kind, "--priority", str(priority),
+                  "--lat", f"{lat:.6f}", "--lon", f"{lon:.6f}"), workdir=stack.workdir)  # fmt: skip
+    _wait(stack, 2)
+    _show(command("etas", incident_id), workdir=stack.workdir)
+    _show(command("incident", "assign", incident_id, unit), workdir=stack.workdir)
+    return unit, time.monotonic() + seconds
 
 
 def _public_counts(public_dir: Path) -> tuple[int, int]:

@@ -161,6 +161,13 @@ def plan(config: DriveConfig, rng: random.Random) -> Trajectory:
             stops.append((line.cumulative[kept[index]], config.stop_s * rng.uniform(0.5, 1.5)))
     stops.append((line.length, 0.0))  # the end of the route
     limits.extend((s, 0.0) for s, _ in stops)
+    # On roads with speeds (a route over the OSM graph): each segment's road speed,
+    # capped by ``kmh``; the car brakes ahead of a slower road as for a bend.
+    road_speed = _segment_speeds(route, labels, line, v_max)
+    if road_speed is not None:
+        limits.extend((line.cumulative[k], road_speed[k]) for k in range(1, len(road_speed))
+                      if road_speed[k] < road_speed[k - 1])  # fmt: skip
+        v_max = max(road_speed)
     limits.sort()
     horizon = v_max * v_max / (2 * config.decel) + 50.0
     # Vertex distances, for arrival times.
@@ -194,7 +201,7 @@ def plan(config: DriveConfig, rng: random.Random) -> Trajectory:
             continue
         while first_limit < len(limits) and limits[first_limit][0] < s - 1e-9:
             first_limit += 1
-        allowed = v_max
+        allowed = v_max if road_speed is None else road_speed[line.segment_at(s)]
         j = first_limit
         while j < len(limits) and limits[j][0] - s < horizon:
             ls, lv = limits[j]
@@ -212,6 +219,20 @@ def plan(config: DriveConfig, rng: random.Random) -> Trajectory:
         speed.append(v)
     taken = tuple(stop for stop in stops[:-1] if stop[0] <= s)  # --duration may end the drive early
     return Trajectory(line, tuple(distance), tuple(speed), tuple(arrivals), taken)
+
+
+def _segment_speeds(
+    route: Route, labels: list[tuple[int, int]], line: Polyline, v_max: float
+) -> list[float] | None:
+    """The speed of each segment of ``line`` (from the route's road speeds, capped at v_max)."""
+    if route.speeds is None:
+        return None
+    speeds = route.speeds
+    out = []
+    for k in range(len(line.xy) - 1):
+        vertex = labels[line.source_index[k]][0]
+        out.append(min(v_max, speeds[vertex % len(speeds)]))  # the last vertex of a lap: the next lap's first road
+    return out
 
 
 class DriveSim:

@@ -17,8 +17,10 @@ one core and the number of connections is exactly ``--units``. Units
 publish spread evenly over each period rather than all at once, as a real
 fleet does.
 
-Motion is pure (:class:`UnitPlan`): each unit drives its own closed loop of
-8 corners around the centre at its own speed, deterministic with the seed.
+Motion is pure (:class:`UnitPlan`): each unit drives its own closed loop
+around its home at its own speed, deterministic with the seed: on the roads of
+an OpenStreetMap extract (``--osm``: through three junctions near home and
+back), or else a polygon of 8 corners.
 """
 
 from __future__ import annotations
@@ -67,6 +69,7 @@ class FleetConfig:
     radius_km: float = 5.0
     seed: int = 0
     prefix: str = "SIM"
+    osm: Path | None = None  # drive the roads of this OpenStreetMap extract, not polygons
     drain_s: float = 15.0  # how long to wait for the last acknowledgements
 
     def __post_init__(self) -> None:
@@ -121,6 +124,11 @@ class UnitPlan:
 
 def plan_units(config: FleetConfig) -> list[UnitPlan]:
     rng = random.Random(config.seed)
+    paths = None
+    if config.osm is not None:
+        from simulators.roads import load_paths, patrol_loop
+
+        paths = load_paths(config.osm)
     offline = set(rng.sample(range(config.units), round(config.units * config.outage)))
     plans = []
     for i in range(config.units):
@@ -128,12 +136,15 @@ def plan_units(config: FleetConfig) -> list[UnitPlan]:
         distance = config.radius_km * 1000 * math.sqrt(rng.random())
         lat0, lon0 = offset(*config.centre, distance * math.sin(bearing), distance * math.cos(bearing))
         radius = rng.uniform(400.0, 1500.0)
-        corners = []
-        for k in range(8):
-            angle = 2 * math.pi * k / 8 + rng.uniform(-0.2, 0.2)
-            r = radius * rng.uniform(0.7, 1.3)
-            corners.append(offset(lat0, lon0, r * math.sin(angle), r * math.cos(angle)))
-        line = Polyline([*corners, corners[0]])
+        if paths is not None:
+            line = Polyline(patrol_loop(paths, rng, lat0, lon0, radius))
+        else:
+            corners = []
+            for k in range(8):
+                angle = 2 * math.pi * k / 8 + rng.uniform(-0.2, 0.2)
+                r = radius * rng.uniform(0.7, 1.3)
+                corners.append(offset(lat0, lon0, r * math.sin(angle), r * math.cos(angle)))
+            line = Polyline([*corners, corners[0]])
         plans.append(UnitPlan(config.unit_id(i), line, rng.uniform(20.0, 60.0) / 3.6, i / config.units,
                               rng.uniform(0, line.length), i in offline))  # fmt: skip
     return plans

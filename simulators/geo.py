@@ -65,6 +65,10 @@ class Polyline:
     def _segment(self, s: float) -> int:
         return min(max(bisect.bisect_right(self.cumulative, s) - 1, 0), len(self.xy) - 2)
 
+    def segment_at(self, s: float) -> int:
+        """Index of the segment (xy[i] -> xy[i + 1]) at distance ``s`` along the line."""
+        return self._segment(s)
+
     def point_xy(self, s: float) -> tuple[float, float, float]:
         """(x, y, heading in degrees true) at distance ``s`` along the route (clamped)."""
         s = min(max(s, 0.0), self.length)

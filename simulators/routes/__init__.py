@@ -1,9 +1,11 @@
 """Routes for ``drive``: the built-in Chesterfield patrol routes, GeoJSON and GPX files.
 
-A route is a polyline of (lat, lon) points, optionally with altitudes, and
-the indices of the vertices where a vehicle may have to stop (traffic lights,
-roundabouts, junctions). The built-in routes are GeoJSON files beside this
-module; ``README.md`` here says how they were made and how accurate they are.
+A route is a polyline of (lat, lon) points, optionally with altitudes, the
+indices of the vertices where a vehicle may have to stop (traffic lights,
+roundabouts, junctions), and optionally the speed of the road each segment is
+on. The built-in routes are GeoJSON files beside this module, fastest paths
+over the OpenStreetMap extract's roads; ``README.md`` here says how they were
+made.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ class Route:
     altitudes: tuple[float, ...] | None = None  # metres, one per point, when the file has them
     stops: tuple[int, ...] = ()  # vertex indices where a stop is possible
     description: str = ""
+    speeds: tuple[float, ...] | None = None  # m/s, one per segment (points[i] -> points[i + 1]): the road's speed
 
     def __post_init__(self) -> None:
         if len(self.points) < 2:
@@ -43,6 +46,10 @@ class Route:
             raise RouteError(f"route {self.name!r} has altitudes for some points only")
         if any(not 0 <= i < len(self.points) for i in self.stops):
             raise RouteError(f"route {self.name!r} names a stop beyond its last vertex")
+        if self.speeds is not None and (
+            len(self.speeds) != len(self.points) - 1 or not all(math.isfinite(v) and v > 0 for v in self.speeds)
+        ):
+            raise RouteError(f"route {self.name!r} needs one positive speed per segment")
 
 
 def builtin_names() -> list[str]:
@@ -86,9 +93,10 @@ def parse_geojson(text: str, *, name: str) -> Route:
         points = tuple((float(c[1]), float(c[0])) for c in coords)
         alts = tuple(float(c[2]) for c in coords) if coords and all(len(c) >= 3 for c in coords) else None
         stops = tuple(int(i) for i in props.get("stops", []))
+        speeds = tuple(float(v) for v in props["speeds_mps"]) if "speeds_mps" in props else None
     except (TypeError, ValueError, IndexError) as exc:
         raise RouteError(f"{name}: bad coordinates: {exc}") from None
-    return Route(str(props.get("name", name)), points, alts, stops, str(props.get("description", "")))
+    return Route(str(props.get("name", name)), points, alts, stops, str(props.get("description", "")), speeds)
 
 
 def _first_line_feature(doc: Any) -> tuple[dict[str, Any], dict[str, Any]] | None:

@@ -48,6 +48,14 @@ def test_eta_accuracy_on_synthetic_drives(capsys: pytest.CaptureFixture[str]) ->
     assert "town-centre-ring seed 0 back" in out and "without newbold: circuity" in out
 
 
+def test_eta_score_bench_prints_every_method(capsys: pytest.CaptureFixture[str]) -> None:
+    assert load("eta_score").main(["1"]) == 0
+    out = capsys.readouterr().out
+    for method in ("model", "model, learned", "roads", "roads, learned"):
+        assert f"-- {method} (" in out
+    assert "barefoot__x0001-001" in out and "chesterfield tour 0" in out and out.count("summary:") == 2
+
+
 @pytest.mark.integration
 def test_collector_bench_runs_small() -> None:
     import subprocess

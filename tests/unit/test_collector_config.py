@@ -34,6 +34,13 @@ def test_every_commented_key_of_the_example_is_accepted(tmp_path: Path) -> None:
     assert config.staleness.report_interval_s == 5.0 and config.eta.model.profiles[0].cruise_mps == 20.0
     assert config.public.enabled and config.public.policy.epsg == 27700
     assert (config.ingest.fix_time.ahead_s, config.ingest.fix_time.max_age_s) == (120.0, 30 * 86400.0)
+    assert config.eta.osm == Path("/etc/activecalls/area.osm.pbf")
+
+
+def test_the_osm_extract_is_a_path_relative_to_the_config_file(tmp_path: Path) -> None:
+    (tmp_path / "c.toml").write_text('fleet = "f"\n[eta]\nosm = "maps/area.osm.pbf"\n')
+    assert load_config(tmp_path / "c.toml").eta.osm == tmp_path / "maps" / "area.osm.pbf"
+    assert parse('fleet = "f"\n').eta.osm is None
 
 
 def test_the_public_section_is_read_with_the_rest() -> None:
