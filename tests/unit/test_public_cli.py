@@ -53,10 +53,10 @@ def test_preview_prints_the_table_and_writes_nothing(setup: Path) -> None:
     assert code == 0, err
     assert err == ""
     lines = out.splitlines()
-    assert lines[0] == "units as of 2026-11-28T08:10Z (delay 300 s, cell 500 m): 1 shown"
+    assert lines[0] == "units as of 2026-11-28T08:10:00Z (delay 300 s, cell 500 m): 1 shown"
     assert lines[2].startswith(f"{unit_pseudonym(SECRET, 'PC-1', NOW.date())}  available  53.")
-    assert "calls as of 2026-11-28T08:14Z (delay 60 s, cell 500 m): 1 shown" in lines
-    assert any(line.split()[1:3] == ["burglary", "open"] for line in lines if line and line[0].islower())
+    assert "calls as of 2026-11-28T08:14:00Z (delay 60 s, cell 500 m, status as of 2026-11-28T08:10:00Z): 1 shown" in lines
+    assert any(line.split()[1:4:2] == ["burglary", "open"] for line in lines if line and line[0].islower())
     assert "PC-" not in out and "INC-" not in out and "Domestic" not in out
     after = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in setup.parent.iterdir()}
     assert after == before and database.exists()
@@ -78,7 +78,7 @@ def test_preview_without_recent_state_says_units_are_hidden(setup: Path) -> None
     code, out, err = invoke("preview", "--config", str(setup), "--at", "2026-11-28T09:00:00Z")
     assert code == 0
     assert err.startswith("note: state saved at 2026-11-28T08:14:30Z") and "units are hidden" in err
-    assert out.startswith("units as of 2026-11-28T08:55Z (delay 300 s, cell 500 m): 0 shown")
+    assert out.startswith("units as of 2026-11-28T08:55:00Z (delay 300 s, cell 500 m): 0 shown")
 
 
 @pytest.mark.parametrize(

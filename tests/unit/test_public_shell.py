@@ -150,7 +150,7 @@ def test_one_tick_saves_state_and_files_and_returns_the_retained_messages(tmp_pa
     assert (tmp_path / "www" / CALLS_FILE).read_bytes() == calls
     doc = json.loads(units)
     now = T0 + dt.timedelta(minutes=15, seconds=30)
-    assert doc["as_of"] == "2026-11-28T08:10Z"
+    assert doc["as_of"] == "2026-11-28T08:10:00Z"
     # PC-1 is shown under its pseudonym of the day; PC-2 (unavailable) is not.
     assert [f["properties"]["unit"] for f in doc["features"]] == [unit_pseudonym(SECRET, "PC-1", now.date())]
     assert [f["properties"]["category"] for f in json.loads(calls)["features"]] == ["burglary"]
