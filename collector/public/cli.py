@@ -72,7 +72,7 @@ async def preview_text(settings: PublicSettings, fleet: str, database: Path, now
     store = await _open_readonly(database)
     try:
         try:
-            publisher = PublicPublisher.start(settings, Topics(fleet), store_source(store))
+            publisher = PublicPublisher.start(settings, Topics(fleet), store_source(store), with_history=False)
         except ConfigError as exc:
             raise UsageMistake(str(exc)) from None
         snap, _ = await publisher.compute(now)
