@@ -6,8 +6,9 @@ line and key is :mod:`common.tomlconfig`, the ``[mqtt]`` table is
 ``deploy/collector.example.toml`` documents every key.
 
 The ``[public]`` table is the public feed's (:mod:`collector.public.settings`:
-the policy and how it is published); read here, so its mistakes are found
-with the rest.
+the policy and how it is published) and ``[web]`` the public site's
+(:mod:`collector.web.settings`); read here, so their mistakes are found with
+the rest.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Final
 from collector.eta import DEFAULT_PROFILES, EtaPolicy, SpeedProfile, TravelModel
 from collector.fleet import StalenessPolicy
 from collector.public.settings import PublicSettings, public_settings
+from collector.web.settings import WebSettings, web_settings
 from common.mqtt import MqttSettings, mqtt_settings
 from common.paths import state_file
 from common.tomlconfig import ConfigError, Table, load_toml
@@ -72,6 +74,7 @@ class EtaSettings:
     refresh_s: float = 10.0  # every incident at least this often (fix ages grow)
     eta_tolerance_s: float = 5.0  # republish only when an ETA moved more than this (or anything else changed)
     keep_closed_s: float = 3600.0  # closed incidents are forgotten from memory after this
+    osm: Path | None = None  # the force area's OpenStreetMap extract (.osm.pbf): the public map's background
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +96,7 @@ class CollectorConfig:
     router: RouterSettings = field(default_factory=RouterSettings)
     public: PublicSettings = field(default_factory=PublicSettings)  # off unless [public] is there
     path: Path | None = None
+    web: WebSettings = field(default_factory=WebSettings)  # off unless [web] is there
 
 
 def _ingest(t: Table) -> IngestSettings:
@@ -154,6 +158,7 @@ def _eta(t: Table) -> EtaSettings:
         refresh_s=t.get_float("refresh_s", 10.0, low=max(min_interval, 0.1)),
         eta_tolerance_s=t.get_float("eta_tolerance_s", 5.0, low=0.0),
         keep_closed_s=t.get_float("keep_closed_s", 3600.0, low=0.0),
+        osm=t.get_path("osm", None),
     )
     t.check_unknown()
     return settings
@@ -186,8 +191,11 @@ def config_from_table(root: Table) -> CollectorConfig:
     eta = _eta(root.get_table("eta"))
     router = _router(root.get_table("router"))
     public = public_settings(root.get_table("public") if "public" in root else None)
+    web = web_settings(root.get_table("web") if "web" in root else None)
+    if web.enabled and not public.enabled:
+        raise root.get_table("web").error("enabled", "the public site shows the public feed: it needs [public] too")
     root.check_unknown()
-    return CollectorConfig(fleet, mqtt, ingest, store, staleness, eta, router, public, root.path)
+    return CollectorConfig(fleet, mqtt, ingest, store, staleness, eta, router, public, root.path, web)
 
 
 def load_config(path: Path) -> CollectorConfig:

@@ -52,6 +52,7 @@ from collector.public.shell import PublicPublisher, live_source
 from collector.recompute import RecomputePlanner, report_changed
 from collector.router import OsrmRouter, Router, route_in_thread
 from collector.store import Store, StoreError, WriteBatch
+from collector.web.run import RunningSite, start_public_site
 from common.backoff import Backoff
 from common.mqtt import Delivery, MqttConnection, MqttError, connect_with_retry
 from common.sdnotify import Notifier, watchdog_interval
@@ -137,6 +138,8 @@ class CollectorService:
             Periodic("stats", STATS_EVERY_S, self._log_stats, first_after_s=STATS_EVERY_S),
         ]
         self._store: Store | None = None
+        self.public_feed: PublicPublisher | None = None
+        self.site: RunningSite | None = None  # the public site ([web]), once started
         self._pending = _Pending()
         self._wake_writer = asyncio.Event()
         self._wake_eta = asyncio.Event()
@@ -417,7 +420,10 @@ class CollectorService:
         p = self.config.public
         if p.enabled:  # after the restore: the feed reads the store and the live state
             public = PublicPublisher.start(p, self.topics, live_source(self.store, self.fleet, self.incidents))
+            self.public_feed = public
             self.periodic.append(Periodic("public", p.publish_every_s, partial(self._public, public)))
+            if self.config.web.enabled:
+                self.site = await start_public_site(self.config, public)
 
     async def _public(self, publisher: PublicPublisher, now: float) -> None:
         for topic, payload in await publisher.tick(dt.datetime.fromtimestamp(now, dt.UTC)):
@@ -432,8 +438,10 @@ class CollectorService:
                 loop.add_signal_handler(sig, self.stopping.set)
         try:
             await self.start()
-        except ConfigError as exc:  # the public feed's secret
+        except ConfigError as exc:  # the public feed's secret, the public site's address
             log.error("%s", exc)
+            if self.public_feed is not None:
+                self.public_feed.close()
             if self._store is not None:
                 await self._store.close()
             return 2
@@ -475,6 +483,10 @@ class CollectorService:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if self.site is not None:
+            await self.site.stop()
+        if self.public_feed is not None:
+            self.public_feed.close()
         if self.connection is not None:
             await self.connection.disconnect()
         if self._store is not None:

@@ -139,7 +139,8 @@ def _observe(row: PublishedCall, status: str, at: dt.datetime) -> PublishedCall:
     if status == "open":
         return replace(row, seen_open=at)
     if status == "attending":
-        if row.attending is None and row.seen_open is not None and (at - row.seen_open).total_seconds() <= MAX_GAP_MIN * 60:
+        seen_lately = row.seen_open is not None and (at - row.seen_open).total_seconds() <= MAX_GAP_MIN * 60
+        if row.attending is None and seen_lately:
             return replace(row, attending=at, seen_open=None)
         return replace(row, seen_open=None)  # arrival not seen to the minute, or already recorded
     return replace(row, closed=at, seen_open=None)  # "closed"
@@ -162,8 +163,10 @@ def record(
         if seen.call in fates.suppressed:
             continue  # reclassified since the document was made: never recorded
         previous = shown.get(seen.key)
-        base = seen if previous is None else replace(
-            previous, category=seen.category, priority=seen.priority, lat=seen.lat, lon=seen.lon
+        base = (
+            seen
+            if previous is None
+            else replace(previous, category=seen.category, priority=seen.priority, lat=seen.lat, lon=seen.lon)
         )
         row = _observe(base, feature["properties"]["status"], at)
         if row != previous:
@@ -192,4 +195,3 @@ def minute(t: dt.datetime) -> int:
 
 def from_minute(m: int) -> dt.datetime:
     return dt.datetime.fromtimestamp(m * 60, dt.UTC)
-

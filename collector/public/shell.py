@@ -220,6 +220,8 @@ class PublicPublisher:
         self.last: Snapshot | None = None
         self._written: dict[Path, bytes] = {}
         self.history = history
+        # Told the bytes of each snapshot once published (the public site serves them).
+        self.listeners: list[Callable[[bytes, bytes], None]] = []
         self._shown_calls: dict[CallKey, PublishedCall] = (
             history.shown_calls(dt.datetime.now(dt.UTC)) if history is not None else {}
         )
@@ -271,6 +273,8 @@ class PublicPublisher:
             update = record(self._shown_calls, snap.calls, call_fates(self.settings.policy, incidents, self._secret))
             await asyncio.to_thread(self.history.apply, update, now)
             self._shown_calls = dict(update.shown)  # only once stored: a failed write is redone next tick
+        for listener in self.listeners:
+            listener(units, calls)
         return [(self.topics.public_units, units), (self.topics.public_calls, calls)]
 
     def _save(self, state: bytes, units: bytes, calls: bytes) -> None:

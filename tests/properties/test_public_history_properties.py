@@ -29,7 +29,7 @@ def doc(at: dt.datetime, calls: list[tuple[str, int, str, str]]) -> dict[str, An
             "geometry": {"type": "Point", "coordinates": [-1.42, 53.23]},
             "properties": {"call": token, "category": category, "priority": "routine", "status": status,
                            "opened": format_minute(T0 + dt.timedelta(minutes=opened))},
-        }  # fmt: skip
+        }
         for token, opened, status, category in calls
     ]
     stamp = format_minute(at)

@@ -27,7 +27,7 @@ def calls_doc(at: dt.datetime, *calls: tuple[str, str]) -> dict:
                 "geometry": {"type": "Point", "coordinates": [-1.42, 53.23]},
                 "properties": {"call": token, "category": "burglary", "priority": "emergency", "status": status,
                                "opened": format_minute(T0)},
-            }  # fmt: skip
+            }
             for token, status in calls
         ],
     }
