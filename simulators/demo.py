@@ -7,16 +7,19 @@ a Mosquitto broker, the collector (with the public feed), five patrol cars
 Then it plays a dispatcher's few minutes: incidents come in, the ETA table and
 the recommended unit appear, the nearest car becomes unavailable and the
 recommendation moves, and finally the public feed shows what residents see:
-coarse, late and without the sensitive call.
+coarse, late and without the sensitive call, on the public site the collector
+serves (its URL is printed; open it while the demo runs).
 
 Every step prints the command a user would type to do it by hand, in the demo's
 folder (pasteable: quoted, with every option it needs). The demo's
-only liberty is the public feed's delays (shortened so the demo need not run
-for fifteen minutes); it says so when it prints them.
+liberties are the public feed's delays (shortened so the demo need not run
+for fifteen minutes) and a generated year of published calls in the public
+history, so the site's trends have something to show; it says so for both.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import shlex
@@ -26,13 +29,17 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
+from collector.public.history_store import PublicHistoryWriter
 from common.errors import ActiveCallsError
-from simulators.broker import Broker, start_broker
+from common.paths import DEFAULT_OSM_EXTRACT, data_file
+from simulators.broker import Broker, free_port, start_broker
+from simulators.public_history import generate_history
 
 __all__ = ["DemoError", "run_demo"]
 
@@ -55,6 +62,7 @@ PUBLIC_UNIT_DELAY_S: Final = 20
 PUBLIC_CALL_DELAY_S: Final = 10
 PUBLIC_WAIT_S: Final = 150  # the delays, the minute the times are floored to, and the publishing cadence
 SIM_UNITS: Final = 20  # the load generator's units, SIM-0001 ..
+HISTORY_CALLS_PER_DAY: Final = 100
 
 
 class DemoError(ActiveCallsError, RuntimeError):
@@ -167,7 +175,7 @@ def run_demo(*, workdir: Path | None = None, keep: bool = False) -> None:
             print(f"\nlogs, configs and databases kept in {folder}")
 
 
-def _collector_config(workdir: Path, port: int) -> Path:
+def _collector_config(workdir: Path, port: int, web_port: int) -> Path:
     secret = workdir / "public-secret"
     secret.write_text(os.urandom(32).hex() + "\n")
     secret.chmod(0o600)
@@ -181,8 +189,31 @@ def _collector_config(workdir: Path, port: int) -> Path:
         f'state_file = "{workdir / "public-state.json"}"\n'
         f"publish_every_s = 5\nunit_delay_s = {PUBLIC_UNIT_DELAY_S}\ncall_delay_s = {PUBLIC_CALL_DELAY_S}\n"
         "epsg = 27700\n"
+        f'[eta]\nosm = "{data_file(DEFAULT_OSM_EXTRACT)}"\n'
+        f'[web]\nlisten = "127.0.0.1:{web_port}"\ntimezone = "Europe/London"\n'
+        'title = "Derbyshire: active calls (demo)"\n'
     )
     return path
+
+
+def _seed_history(workdir: Path) -> int:
+    """A generated year of published calls, before the collector starts (it adds the demo's own)."""
+    history = PublicHistoryWriter.open(workdir / "public-history.sqlite")
+    try:
+        today = dt.datetime.now(dt.UTC).date()
+        rows = list(generate_history(today - dt.timedelta(days=365), 365, HISTORY_CALLS_PER_DAY))
+        history.add(rows)
+    finally:
+        history.close()
+    return len(rows)
+
+
+def _site_answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
 
 
 def _wait(stack: Stack, seconds: float) -> None:
@@ -201,11 +232,22 @@ def _play(stack: Stack) -> None:
     port = stack.broker.port
     print(f"listening on 127.0.0.1:{port}")
 
-    config = _collector_config(folder, port).name  # every command runs in the folder
-    _say("the collector: ingest, history, ETAs, public feed")
+    web_port = free_port()
+    config = _collector_config(folder, port, web_port).name  # every command runs in the folder
+    seeded = _seed_history(folder)
+    _say("the collector: ingest, history, ETAs, public feed, public site")
+    print(f"(its public history starts with {seeded:,} generated calls of the past year, so the site's trends "
+          "have something to show)")  # fmt: skip
     run_collector = [collector, "run", "--config", config]
     print(f"$ {_typed(run_collector)}   (in the background; its log: collector.log)")
     stack.spawn("collector", run_collector)
+    site_url = f"http://127.0.0.1:{web_port}/"
+    started = time.monotonic()
+    while not _site_answers(site_url):
+        if time.monotonic() - started > 30:
+            raise DemoError(f"the public site did not answer on {site_url} within 30 s: see collector.log")
+        _wait(stack, 0.5)
+    print(f"the public site: {site_url}  (open it in a browser while the demo runs)")
 
     def collector_command(*args: str) -> list[str]:
         return [collector, *args, "--config", config]
@@ -270,6 +312,10 @@ def _play(stack: Stack) -> None:
     print(f"\n{calls.name} (served as a file and retained on public/v1/{FLEET}/calls):")
     print(calls.read_text() if calls.exists() else "(not written yet)")
     print(f"the domestic abuse call {INCIDENTS[2][0]} is not in the public feed, nor is any unit id or exact time.")
+    _say("the public site, as residents see it")
+    print(f"{site_url}  map and list of these calls, trends, open data ({site_url}open-data/calls.csv)")
+    _show(collector_command("public", "export-site"), workdir=folder)
+    print("(the same site as plain files beside the feed's GeoJSON in public/, for any web server or CDN)")
 
 
 def _public_counts(public_dir: Path) -> tuple[int, int]:

@@ -35,7 +35,7 @@ _SECRET: Final = b"generated-history-not-a-secret-0123456789"
 
 
 def _rate(t: dt.datetime) -> float:
-    weekend_night = t.weekday() in (4, 5) and t.hour >= 19 or t.weekday() in (5, 6) and t.hour < 3
+    weekend_night = (t.weekday() in (4, 5) and t.hour >= 19) or (t.weekday() in (5, 6) and t.hour < 3)
     return _HOURLY[t.hour] * (1.8 if weekend_night else 1.0)
 
 

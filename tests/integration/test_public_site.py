@@ -14,15 +14,17 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import re
+import subprocess
+import sys
 import threading
 import time
-import math
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +38,7 @@ from collector.public.history_store import PublicHistoryWriter
 from common.fix import Fix
 from common.paths import DEFAULT_OSM_EXTRACT, data_file
 from common.wire import DutyStatus, Incident, IncidentStatus, WireFix, encode_fix, encode_incident, encode_status
-from simulators.broker import Broker, free_port, start_broker
+from simulators.broker import Broker, free_port, start_broker, wait_for_port
 from simulators.public_history import generate_history
 from tests.integration.collectorkit import TOPICS, Client, ServiceThread, load, wait_until, write_config
 
@@ -229,7 +231,8 @@ def test_every_published_call_is_listed_and_mapped_and_the_suppressed_one_nowher
         assert page.locator("path.unit-marker").count() == len(units["features"]) > 0
         assert "© OpenStreetMap contributors" in page.inner_text(".leaflet-control-attribution")
         attended = [f for f in calls["features"] if f["properties"]["status"] == "attending"]
-        assert attended and "officers attending" in page.inner_text(f'li[data-call="{attended[0]["properties"]["call"]}"]')
+        first = attended[0]["properties"]["call"]
+        assert "officers attending" in page.inner_text(f'li[data-call="{first}"]')
         page.screenshot(path=str(tmp_path / "now-desktop.png"), full_page=True)
 
         # A call opened now appears without reloading (the page polls the snapshots).
@@ -283,7 +286,8 @@ def test_trends_charts_have_data_and_a_table_alternative(site: Site, tmp_path: P
             page.keyboard.press("Tab")
             if page.evaluate("document.activeElement.dataset.view") == "trends":
                 break
-        assert page.evaluate("document.activeElement.dataset.view") == "trends", "the Trends link is not reachable by Tab"
+        focused = page.evaluate("document.activeElement.dataset.view")
+        assert focused == "trends", "the Trends link is not reachable by Tab"
         page.keyboard.press("Enter")
         charts = ("chart-daily", "chart-hours", "chart-areas", "chart-response")
         for chart in charts:
@@ -331,8 +335,42 @@ def test_open_data_has_the_published_calls_only(site: Site, tmp_path: Path) -> N
         assert page.locator("#dictionary tbody tr").count() == 9
         assert "Licence: Open Government Licence v3.0" in page.inner_text("#licence")
         page.screenshot(path=str(tmp_path / "open-data.png"), full_page=True)
+        assert not errors, errors
         browser.close()
     recorder.check()
+
+
+def test_the_exported_static_site_works_behind_a_plain_web_server(site: Site, tmp_path: Path) -> None:
+    """``public export-site`` into the feed's folder, served by Python's http.server: same page, same calls."""
+    config = site.folder / "collector.toml"
+    export = subprocess.run([sys.executable, "-m", "collector.cli", "public", "export-site", "--config", str(config)],
+                            capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    assert export.returncode == 0 and "wrote" in export.stdout, export.stderr
+    www = site.folder / "www"
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "-d", str(www)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        wait_for_port("127.0.0.1", port)
+        static = replace(site, url=f"http://127.0.0.1:{port}/")
+        tokens = {f["properties"]["call"] for f in static.document("calls.geojson")["features"]}
+        with sync_playwright() as p:
+            browser = _browser(p)
+            page, recorder, errors = _page(browser, static, 1280, 900)
+            page.goto(static.url)
+            for token in tokens:
+                page.wait_for_selector(f'#calls li[data-call="{token}"]', timeout=15_000)
+            page.click("a[data-view=trends]")
+            page.wait_for_selector("#chart-response canvas", timeout=20_000)
+            page.click("a[data-view=open-data]")
+            assert page.locator("#download a[href='open-data/calls.csv']").count() == 1
+            page.screenshot(path=str(tmp_path / "static-open-data.png"), full_page=True)
+            assert not errors, errors
+            browser.close()
+        recorder.check()
+    finally:
+        server.terminate()
+        server.wait(10)
 
 
 PATHS = ["", "units.geojson", "calls.geojson", "trends.json", "open-data/calls.csv", "open-data/calls.geojson",
@@ -344,7 +382,9 @@ query_text = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     path=st.sampled_from(PATHS),
-    params=st.lists(st.tuples(st.sampled_from(["from", "to", "unit", "id", "all", "private", "v", "x"]), query_text), max_size=4),
+    params=st.lists(
+        st.tuples(st.sampled_from(["from", "to", "unit", "id", "all", "private", "v", "x"]), query_text), max_size=4
+    ),
 )  # fmt: skip
 def test_no_query_reaches_anything_private(site: Site, path: str, params: list[tuple[str, str]]) -> None:
     query = urllib.parse.urlencode(params)
@@ -359,7 +399,7 @@ def test_no_query_reaches_anything_private(site: Site, path: str, params: list[t
 
 
 def test_snapshots_revalidate_with_etags(site: Site) -> None:
-    status, headers, body = site.get("calls.geojson")
+    status, headers, _ = site.get("calls.geojson")
     assert status == 200 and headers["ETag"] and "public" in headers["Cache-Control"]
     request = urllib.request.Request(site.url + "calls.geojson", headers={"If-None-Match": headers["ETag"]})
     try:
