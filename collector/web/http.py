@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 # Bodies smaller than this are sent as they are: gzip would save less than its headers.
 _GZIP_FROM: Final = 512
+_LARGE: Final = 256 * 1024
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -51,7 +52,10 @@ class Asset:
     def of(cls, body: bytes, content_type: str, cache_control: str) -> Asset:
         etag = '"' + hashlib.sha256(body).hexdigest()[:20] + '"'
         compressible = len(body) >= _GZIP_FROM and not content_type.startswith("image/png")
-        packed = gzip.compress(body, compresslevel=9, mtime=0) if compressible else None
+        # Level 9 for the page's files (made once); 6 for large answers made per request
+        # (a year of open data: a third of the time for 3% more bytes).
+        level = 9 if len(body) < _LARGE else 6
+        packed = gzip.compress(body, compresslevel=level, mtime=0) if compressible else None
         return cls(body, content_type, cache_control, etag, packed if packed and len(packed) < len(body) else None)
 
     @property

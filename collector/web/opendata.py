@@ -130,10 +130,10 @@ def row(call: PublishedCall) -> dict[str, Any]:
 def csv_chunks(calls: Iterable[PublishedCall], *, per_chunk: int = 2000) -> Iterator[bytes]:
     """RFC 4180 CSV (CRLF, header first), UTF-8, in chunks for streaming."""
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=FIELD_NAMES, lineterminator="\r\n")
-    writer.writeheader()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(FIELD_NAMES)
     for n, call in enumerate(calls, start=1):
-        writer.writerow({k: "" if v is None else v for k, v in row(call).items()})
+        writer.writerow(["" if v is None else v for v in row(call).values()])
         if n % per_chunk == 0:
             yield buffer.getvalue().encode()
             buffer.seek(0)

@@ -26,6 +26,8 @@ def test_demo_runs_the_whole_system_and_stops_everything(tmp_path: Path) -> None
     assert len(collector_commands) >= 10 and all("--config collector.toml" in c for c in collector_commands), out
     assert "--type 'road traffic collision'" in out  # quoted: every command shown can be pasted
     assert "logs, configs and databases kept in" in out
+    assert re.search(r"^the public site: http://127\.0\.0\.1:\d+/", out, re.MULTILINE), out  # served while it ran
+    assert (workdir / "public" / "index.html").is_file() and (workdir / "public" / "trends.json").is_file()
     recommended = re.findall(r"^Recommended: (\S+)", out, re.MULTILINE)
     assert len(recommended) == 2 and recommended[0] != recommended[1], out  # it moves when the nearest goes
     for car in ("PC-01", "PC-02", "PC-03", "PC-04", "PC-05"):  # every real agent's fixes reached the collector
