@@ -198,14 +198,16 @@ def main(argv: list[str] | None = None) -> None:
                 ours = asyncio.run(latencies(f"{server.url}{name}.geojson", requests))
                 bare_samples = asyncio.run(latencies(f"{baseline.url}{name}.geojson", requests))
                 ratio = statistics.median(ours) / statistics.median(bare_samples)
-                print(f"{'/' + name + '.geojson':>22}: {ms(ours)}  (bare handler: {ms(bare_samples)}; ratio {ratio:.2f})")
+                label = f"/{name}.geojson"
+                print(f"{label:>22}: {ms(ours)}  (bare handler: {ms(bare_samples)}; ratio {ratio:.2f})")
             read = min(timed(lambda: reader.calls_sync(year_from, year_to)) for _ in range(3))
             site._answers.clear()  # the page's visit computed the default year: measure a cold one
             query = f"?from={(now.date() - dt.timedelta(days=364)).isoformat()}&to={now.date().isoformat()}"
             size, cold = fetch(server.url + "trends.json" + query)
             warm = statistics.median(fetch(server.url + "trends.json" + query)[1] for _ in range(50))
-            print(f"{'/trends.json (a year)':>22}: cold {cold * 1000:.0f} ms, warm {warm * 1000:.2f} ms, {size / 1024:.0f} KB "
-                  f"gzip (reading the year's {rows:,} rows alone: {read * 1000:.0f} ms; cold/read {cold / read:.1f})")  # fmt: skip
+            label = "/trends.json (a year)"
+            print(f"{label:>22}: cold {cold * 1000:.0f} ms, warm {warm * 1000:.2f} ms, {size / 1024:.0f} KB gzip "
+                  f" (reading the year's {rows:,} rows alone: {read * 1000:.0f} ms; cold/read {cold / read:.1f})")  # fmt: skip
             size, cold = fetch(server.url + "open-data/calls.csv" + query.replace("364", "365"))
             print(f"{'/open-data/calls.csv':>22}: a year cold {cold * 1000:.0f} ms, {size / 1024:.0f} KB gzip")
         finally:

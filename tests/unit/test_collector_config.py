@@ -26,13 +26,14 @@ def test_example_config_loads_with_defaults() -> None:
 
 
 def test_every_commented_key_of_the_example_is_accepted(tmp_path: Path) -> None:
-    text = re.sub(r"^#(\w+ = |\[public\]$)", r"\1", EXAMPLE.read_text(), flags=re.M)
+    text = re.sub(r"^#(\w+ = |\[public\]$|\[web\]$)", r"\1", EXAMPLE.read_text(), flags=re.M)
     text = text.replace("tls = false", "tls = true")
     (tmp_path / "c.toml").write_text(text)
     config = load_config(tmp_path / "c.toml")
     assert config.ingest.shared_group == "collectors" and config.router.osrm_url == "http://127.0.0.1:5000"
     assert config.staleness.report_interval_s == 5.0 and config.eta.model.profiles[0].cruise_mps == 20.0
     assert config.public.enabled and config.public.policy.epsg == 27700
+    assert config.web.enabled and config.web.tile_url and config.eta.osm is not None
 
 
 def test_the_public_section_is_read_with_the_rest() -> None:

@@ -41,6 +41,7 @@ def setup(tmp_path: Path) -> Path:
             publisher = PublicPublisher.start(loaded.public, Topics(loaded.fleet), store_source(store))
             for k in range(11, 0, -1):  # watched for more than the delay
                 await publisher.tick(NOW - dt.timedelta(seconds=30 * k))
+            publisher.close()
 
     asyncio.run(fill())
     return config
