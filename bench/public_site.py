@@ -207,7 +207,8 @@ def main(argv: list[str] | None = None) -> None:
             warm = statistics.median(fetch(server.url + "trends.json" + query)[1] for _ in range(50))
             label = "/trends.json (a year)"
             print(f"{label:>22}: cold {cold * 1000:.0f} ms, warm {warm * 1000:.2f} ms, {size / 1024:.0f} KB gzip "
-                  f" (reading the year's {rows:,} rows alone: {read * 1000:.0f} ms; cold/read {cold / read:.1f})")  # fmt: skip
+                  f"(reading the year's {rows:,} rows alone: {read * 1000:.0f} ms; "
+                  f"cold/read {cold / read:.1f})")  # fmt: skip
             size, cold = fetch(server.url + "open-data/calls.csv" + query.replace("364", "365"))
             print(f"{'/open-data/calls.csv':>22}: a year cold {cold * 1000:.0f} ms, {size / 1024:.0f} KB gzip")
         finally:

@@ -79,4 +79,3 @@ def export_site(config: CollectorConfig, folder: Path, today: dt.date | None = N
             + (" (copied the current ones, which will not be updated)" if copied else "")
         )
     return ExportReport(len(files), sum(map(len, files.values())), len(calls), beside, note)
-

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import itertools
 import json
 import math
 from zoneinfo import ZoneInfo
@@ -107,7 +108,9 @@ def test_a_range_is_answered_or_refused_with_a_reason(start: dt.date, end: dt.da
     assert span.utc_before - span.utc_from >= dt.timedelta(days=(end - start).days + 1) - dt.timedelta(hours=1)
 
 
-@pytest.mark.parametrize("query", [{"from": "yesterday"}, {"to": "2026-02-30"}, {"from": "2026-1-1"}, {"to": "9999-01-01"}])
+@pytest.mark.parametrize(
+    "query", [{"from": "yesterday"}, {"to": "2026-02-30"}, {"from": "2026-1-1"}, {"to": "9999-01-01"}]
+)
 def test_bad_dates_are_one_line_errors(query: dict[str, str]) -> None:
     with pytest.raises(OpenDataError):
         date_range(query, dt.date(2026, 12, 5), LONDON, 31)
@@ -138,7 +141,7 @@ def test_simplified_roads_stay_within_the_tolerance(steps: list[tuple[float, flo
     simple = simplify(points, tolerance)
     assert simple[0] == points[0] and simple[-1] == points[-1] and set(simple) <= set(points)
     for p in points:
-        assert min(_to_segment(p, a, b) for a, b in zip(simple, simple[1:])) <= tolerance + 0.5
+        assert min(_to_segment(p, a, b) for a, b in itertools.pairwise(simple)) <= tolerance + 0.5
 
 
 def test_the_layer_round_trips_to_within_a_metre_and_names_the_nearest_place() -> None:
