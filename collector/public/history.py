@@ -15,7 +15,8 @@ minutes read off the sequence of documents:
 - ``closed``: the ``status_as_of`` of the first document that showed it closed
   (or no longer showed it, for a call the collector knows is closed:
   ``linger_s = 0`` never shows one closed);
-- ``seen_open``: bookkeeping for the rule above, itself read off the documents.
+- ``seen_open``: bookkeeping for the rule above, itself read off the documents
+  (written with the row's other changes only).
 
 Two facts come from the collector rather than the documents, and both can
 only remove or close rows: which calls it knows to be closed, and which are
@@ -169,7 +170,10 @@ def record(
             else replace(previous, category=seen.category, priority=seen.priority, lat=seen.lat, lon=seen.lon)
         )
         row = _observe(base, feature["properties"]["status"], at)
-        if row != previous:
+        # seen_open alone moving on is kept in memory, not written: one write a minute per
+        # open call otherwise. After a restart the stored one is older, so an arrival
+        # right then goes undated rather than misdated.
+        if previous is None or replace(row, seen_open=None) != replace(previous, seen_open=None):
             upserts.append(row)
         now_shown[row.key] = row
     withdrawn = set(fates.suppressed)

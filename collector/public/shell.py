@@ -220,6 +220,7 @@ class PublicPublisher:
         self.last: Snapshot | None = None
         self._written: dict[Path, bytes] = {}
         self.history = history
+        self._withdrawn: frozenset[str] = frozenset()  # suppressed tokens already withdrawn from the history
         # Told the bytes of each snapshot once published (the public site serves them).
         self.listeners: list[Callable[[bytes, bytes], None]] = []
         self._shown_calls: dict[CallKey, PublishedCall] = (
@@ -270,9 +271,14 @@ class PublicPublisher:
         units, calls = serialize(snap.units), serialize(snap.calls)
         await asyncio.to_thread(self._save, state.to_json(), units, calls)
         if self.history is not None:
-            update = record(self._shown_calls, snap.calls, call_fates(self.settings.policy, incidents, self._secret))
+            fates = call_fates(self.settings.policy, incidents, self._secret)
+            update = record(self._shown_calls, snap.calls, fates)
+            # A suppressed call the collector still knows is withdrawn once, not at every tick
+            # (each commit would also invalidate the site's cached trends).
+            update = replace(update, withdrawn=update.withdrawn - self._withdrawn)
             await asyncio.to_thread(self.history.apply, update, now)
             self._shown_calls = dict(update.shown)  # only once stored: a failed write is redone next tick
+            self._withdrawn = (self._withdrawn | update.withdrawn) & fates.suppressed
         for listener in self.listeners:
             listener(units, calls)
         return [(self.topics.public_units, units), (self.topics.public_calls, calls)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import hashlib
+import json
 import sqlite3
 from pathlib import Path
 
@@ -106,3 +107,19 @@ def test_mistakes_are_one_line_and_exit_2(setup: Path, edit, message: str) -> No
 def test_a_bad_time_is_a_usage_error(setup: Path) -> None:
     code, _, err = invoke("preview", "--config", str(setup), "--at", "08:15")
     assert code == 2 and "expected a UTC time like 2026-11-28T08:30:00Z" in err
+
+
+def test_export_site_needs_a_folder_or_the_public_dir(setup: Path) -> None:
+    code, _, err = invoke("export-site", "--config", str(setup))
+    assert code == 2 and "no FOLDER given and no [public] public_dir set" in err
+
+
+def test_export_site_writes_the_page_and_says_where_the_snapshots_are(setup: Path, tmp_path: Path) -> None:
+    code, out, err = invoke("export-site", "--config", str(setup), str(tmp_path / "site"))
+    assert code == 0, err
+    assert out.startswith("wrote ") and "calls in the open data" in out
+    assert "reads units.geojson and calls.geojson beside it" in err  # [public] public_dir is not set here
+    site = tmp_path / "site"
+    assert json.loads((site / "site.json").read_text())["static"] is True
+    assert (site / "open-data" / "calls.csv").read_text().startswith("call,opened,category")
+    assert "static/app.js?v=" in (site / "index.html").read_text()
