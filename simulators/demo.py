@@ -316,6 +316,8 @@ def _play(stack: Stack) -> None:
     print(f"{site_url}  map and list of these calls, trends, open data ({site_url}open-data/calls.csv)")
     _show(collector_command("public", "export-site"), workdir=folder)
     print("(the same site as plain files beside the feed's GeoJSON in public/, for any web server or CDN)")
+    if sys.stdin.isatty():  # a person at a terminal: leave them time to look at the site
+        input(f"\nThe demo keeps running for {site_url} until you press Enter. ")
 
 
 def _public_counts(public_dir: Path) -> tuple[int, int]:

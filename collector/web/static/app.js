@@ -50,7 +50,11 @@
     });
   }
   function minutes(seconds) { return Math.round(seconds / 60); }
-  function minutesText(seconds) { var m = minutes(seconds); return m + (m === 1 ? " minute" : " minutes"); }
+  function minutesText(seconds) {
+    if (seconds < 60) return seconds + (seconds === 1 ? " second" : " seconds");   // shortened delays (a demo)
+    var m = minutes(seconds);
+    return m + (m === 1 ? " minute" : " minutes");
+  }
   function clock(iso) { return timeFormat.format(new Date(iso)); }
   function ago(iso) {
     var m = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 60000));
@@ -132,7 +136,7 @@
   var ROAD_STYLE = {
     motorway: { color: "#c0392b", weight: 4, minZoom: 0 }, trunk: { color: "#d35400", weight: 4, minZoom: 0 },
     primary: { color: "#e67e22", weight: 3.5, minZoom: 0 }, secondary: { color: "#d4a017", weight: 3, minZoom: 0 },
-    tertiary: { color: "#9a9a9a", weight: 2.5, minZoom: 12 }, minor: { color: "#b5b5b5", weight: 1.5, minZoom: 13 },
+    tertiary: { color: "#9a9a9a", weight: 2.5, minZoom: 12 }, minor: { color: "#c4c4c4", weight: 1, minZoom: 12 },
     pedestrian: { color: "#c8b8a8", weight: 1.5, minZoom: 15 }
   };
   function setupMap() {
@@ -260,7 +264,7 @@
     });
     var total = Object.keys(counts).reduce(function (s, k) { return s + counts[k]; }, 0);
     var parts = Object.keys(UNIT_WORDS).filter(function (k) { return counts[k]; }).map(function (k) { return counts[k] + " " + UNIT_WORDS[k]; });
-    $("units-summary").textContent = total ? "Police cars on the map (black dots, " + minutes(units.delay_s) + " min ago): " + total + ", " + parts.join(", ") + "." :
+    $("units-summary").textContent = total ? "Police cars on the map (black dots, as they were " + minutesText(units.delay_s) + " ago): " + total + ", " + parts.join(", ") + "." :
       "No police cars to show for " + clock(units.as_of) + ".";
   }
 
