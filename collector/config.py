@@ -6,8 +6,9 @@ line and key is :mod:`common.tomlconfig`, the ``[mqtt]`` table is
 ``deploy/collector.example.toml`` documents every key.
 
 The ``[public]`` table is the public feed's (:mod:`collector.public.settings`:
-the policy and how it is published); read here, so its mistakes are found
-with the rest.
+the policy and how it is published) and ``[web]`` the public site's
+(:mod:`collector.web.settings`); read here, so their mistakes are found with
+the rest.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Final
 from collector.eta import DEFAULT_PROFILES, EtaPolicy, SpeedProfile, TravelModel
 from collector.fleet import StalenessPolicy
 from collector.public.settings import PublicSettings, public_settings
+from collector.web.settings import WebSettings, web_settings
 from common.mqtt import MqttSettings, mqtt_settings
 from common.paths import state_file
 from common.tomlconfig import ConfigError, Table, load_toml
@@ -89,7 +91,7 @@ class EtaSettings:
     refresh_s: float = 10.0  # every incident at least this often (fix ages grow)
     eta_tolerance_s: float = 5.0  # republish only when an ETA moved more than this (or anything else changed)
     keep_closed_s: float = 3600.0  # closed incidents are forgotten from memory after this
-    osm: Path | None = None  # the force's OpenStreetMap extract: ETAs on its roads (docs/eta.md)
+    osm: Path | None = None  # the force's OpenStreetMap extract: ETAs on its roads, the public map's background
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +114,7 @@ class CollectorConfig:
     public: PublicSettings = field(default_factory=PublicSettings)  # off unless [public] is there
     cli: CliSettings = field(default_factory=CliSettings)
     path: Path | None = None
+    web: WebSettings = field(default_factory=WebSettings)  # off unless [web] is there
 
 
 def _ingest(t: Table) -> IngestSettings:
@@ -223,9 +226,12 @@ def config_from_table(root: Table) -> CollectorConfig:
     eta = _eta(root.get_table("eta"))
     router = _router(root.get_table("router"))
     public = public_settings(root.get_table("public") if "public" in root else None)
+    web = web_settings(root.get_table("web") if "web" in root else None)
+    if web.enabled and not public.enabled:
+        raise root.get_table("web").error("enabled", "the public site shows the public feed: it needs [public] too")
     cli = _cli(root.get_table("cli"), mqtt)
     root.check_unknown()
-    return CollectorConfig(fleet, mqtt, ingest, store, staleness, eta, router, public, cli, root.path)
+    return CollectorConfig(fleet, mqtt, ingest, store, staleness, eta, router, public, cli, root.path, web)
 
 
 def load_config(path: Path) -> CollectorConfig:

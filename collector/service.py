@@ -60,6 +60,7 @@ from collector.public.shell import PublicPublisher, live_source
 from collector.router import Router, configured_router
 from collector.session import BrokerSession
 from collector.store import Store, StoreError
+from collector.web.run import RunningSite, start_public_site
 from collector.writer import StoreWriter
 from common.fix import Fix
 from common.logsafe import escaped
@@ -141,6 +142,8 @@ class CollectorService:
             Periodic("learn", 1.0, self._teach, first_after_s=1.0),
         ]
         self._store: Store | None = None
+        self.public_feed: PublicPublisher | None = None
+        self.site: RunningSite | None = None  # the public site ([web]), once started
 
     @property
     def store(self) -> Store:
@@ -327,7 +330,10 @@ class CollectorService:
         p = self.config.public
         if p.enabled:  # after the restore: the feed reads the store and the live state
             public = PublicPublisher.start(p, self.topics, live_source(self.store, self.fleet, self.incidents))
+            self.public_feed = public
             self.periodic.append(Periodic("public", p.publish_every_s, partial(self._public, public)))
+            if self.config.web.enabled:
+                self.site = await start_public_site(self.config, public)
 
     async def _load_roads(self) -> None:
         """The road graph of ``[eta] osm`` (unless a router is already set): a failure is
@@ -359,8 +365,10 @@ class CollectorService:
                 loop.add_signal_handler(sig, self.stopping.set)
         try:
             await self.start()
-        except ConfigError as exc:  # the public feed's secret
+        except ConfigError as exc:  # the public feed's secret, the public site's address
             log.error("%s", exc)
+            if self.public_feed is not None:
+                self.public_feed.close()
             if self._store is not None:
                 await self._store.close()
             return 2
@@ -402,6 +410,10 @@ class CollectorService:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if self.site is not None:
+            await self.site.stop()
+        if self.public_feed is not None:
+            self.public_feed.close()
         await self.session.disconnect()
         if self._store is not None:
             await self._store.close()

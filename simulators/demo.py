@@ -10,12 +10,14 @@ simulated receiver on a pseudo-terminal read by a real
 Then it plays a dispatcher's few minutes: incidents come in, the ETA table and
 the recommended unit appear, the nearest car becomes unavailable and the
 recommendation moves, and finally the public feed shows what residents see:
-coarse, late and without the sensitive call.
+coarse, late and without the sensitive call, on the public site the collector
+serves (its URL is printed; open it while the demo runs).
 
 Every step prints the command a user would type to do it by hand, in the demo's
 folder (pasteable: quoted, with every option it needs). The demo's
-only liberty is the public feed's delays (shortened so the demo need not run
-for fifteen minutes); it says so when it prints them.
+liberties are the public feed's delays (shortened so the demo need not run
+for fifteen minutes) and a generated year of published calls in the public
+history, so the site's trends have something to show; it says so for both.
 """
 
 from __future__ import annotations
@@ -32,15 +34,19 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
+from collector.public.history_store import PublicHistoryWriter
 from common.errors import ActiveCallsError
 from common.fix import format_time
 from common.paths import DEFAULT_OSM_EXTRACT, data_file
+from simulators.broker import free_port
 from simulators.drive import DriveConfig, Trajectory, plan
+from simulators.public_history import generate_history
 from simulators.routes import load_route
 from simulators.securebroker import MAKE_LAB_PKI, RENDER, SecureBrokers, make_lab_pki, start_secure_brokers
 
@@ -69,6 +75,7 @@ LAPS: Final = 5
 # A call on a patrol car's way: it is sent there and stops there, and the collector measures the arrival.
 ON_THE_WAY: Final = ("INC-1004", "concern for welfare", 3)
 ARRIVE_WITHIN_S: Final = (60.0, 120.0)  # how far ahead of the dispatch that call lies, in driving time
+HISTORY_CALLS_PER_DAY: Final = 100
 
 
 class DemoError(ActiveCallsError, RuntimeError):
@@ -219,7 +226,7 @@ def _place_ahead(trajectory: Trajectory, elapsed_s: float) -> tuple[float, float
     return None
 
 
-def _collector_config(workdir: Path, port: int) -> Path:
+def _collector_config(workdir: Path, port: int, web_port: int) -> Path:
     secret = workdir / "public-secret"
     fd = os.open(secret, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # private from its first byte
     os.write(fd, (os.urandom(32).hex() + "\n").encode())
@@ -238,8 +245,31 @@ def _collector_config(workdir: Path, port: int) -> Path:
         f'state_file = "{workdir / "public-state.json"}"\n'
         f"publish_every_s = 5\nunit_delay_s = {PUBLIC_UNIT_DELAY_S}\ncall_delay_s = {PUBLIC_CALL_DELAY_S}\n"
         "epsg = 27700\n"
+        f'[eta]\nosm = "{data_file(DEFAULT_OSM_EXTRACT)}"\n'
+        f'[web]\nlisten = "127.0.0.1:{web_port}"\ntimezone = "Europe/London"\n'
+        'title = "Derbyshire: active calls (demo)"\n'
     )
     return path
+
+
+def _seed_history(workdir: Path) -> int:
+    """A generated year of published calls, before the collector starts (it adds the demo's own)."""
+    history = PublicHistoryWriter.open(workdir / "public-history.sqlite")
+    try:
+        today = dt.datetime.now(dt.UTC).date()
+        rows = list(generate_history(today - dt.timedelta(days=365), 365, HISTORY_CALLS_PER_DAY))
+        history.add(rows)
+    finally:
+        history.close()
+    return len(rows)
+
+
+def _site_answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
 
 
 def _wait(stack: Stack, seconds: float) -> None:
@@ -268,11 +298,22 @@ def _play(stack: Stack) -> None:
           "fed by its bridge)")  # fmt: skip
     port = ports.vehicle
 
-    config = _collector_config(folder, ports.service).name  # every command runs in the folder
-    _say("the collector: ingest, history, ETAs, public feed")
+    web_port = free_port()
+    config = _collector_config(folder, ports.service, web_port).name  # every command runs in the folder
+    seeded = _seed_history(folder)
+    _say("the collector: ingest, history, ETAs, public feed, public site")
+    print(f"(its public history starts with {seeded:,} generated calls of the past year, so the site's trends "
+          "have something to show)")  # fmt: skip
     run_collector = [collector, "run", "--config", config]
     print(f"$ {_typed(run_collector)}   (in the background; its log: collector.log)")
     stack.spawn("collector", run_collector)
+    site_url = f"http://127.0.0.1:{web_port}/"
+    started = time.monotonic()
+    while not _site_answers(site_url):
+        if time.monotonic() - started > 30:
+            raise DemoError(f"the public site did not answer on {site_url} within 30 s: see collector.log")
+        _wait(stack, 0.5)
+    print(f"the public site: {site_url}  (open it in a browser while the demo runs)")
 
     def collector_command(*args: str) -> list[str]:
         return [collector, *args, "--config", config]
@@ -362,6 +403,12 @@ def _play(stack: Stack) -> None:
                 break
             _wait(stack, 1)
         _show(collector_command("eta", "report"), workdir=folder)
+    _say("the public site, as residents see it")
+    print(f"{site_url}  map and list of these calls, trends, open data ({site_url}open-data/calls.csv)")
+    _show(collector_command("public", "export-site"), workdir=folder)
+    print("(the same site as plain files beside the feed's GeoJSON in public/, for any web server or CDN)")
+    if sys.stdin.isatty():  # a person at a terminal: leave them time to look at the site
+        input(f"\nThe demo keeps running for {site_url} until you press Enter. ")
 
 
 def _public_broker_snapshots(port: int, timeout_s: float = 10.0) -> list[tuple[str, int]]:

@@ -13,15 +13,16 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from collector.public import CALL_STATUSES, PUBLIC_UNIT_STATUSES, Grid, PublicPolicy, UnitsMode
+from collector.public import CALL_PRIORITIES, CALL_STATUSES, PUBLIC_UNIT_STATUSES, Grid, PublicPolicy, UnitsMode
 from collector.public import parse_minute as _parse_minute
 
-MINUTE_PATTERN = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\dZ")
+MINUTE_PATTERN = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:00Z")
 TOKEN_PATTERN = re.compile(r"[a-z2-7]{8}")
-COLLECTION_KEYS = {"type", "as_of", "delay_s", "cell_m", "features"}
+COLLECTION_KEYS = {"v", "type", "as_of", "delay_s", "cell_m", "features"}
+CALLS_COLLECTION_KEYS = COLLECTION_KEYS | {"status_as_of"}
 FEATURE_KEYS = {"type", "geometry", "properties"}
 GEOMETRY_KEYS = {"type", "coordinates"}
-CALL_KEYS = {"call", "category", "status", "opened"}
+CALL_KEYS = {"call", "category", "priority", "status", "opened"}
 
 
 def parse_minute(text: object) -> dt.datetime:
@@ -29,9 +30,11 @@ def parse_minute(text: object) -> dt.datetime:
     return _parse_minute(text)
 
 
-def _check_collection(doc: Mapping[str, Any], now: dt.datetime, delay_s: int, policy: PublicPolicy) -> dt.datetime:
-    assert set(doc) == COLLECTION_KEYS, f"collection keys {sorted(doc)}"
-    assert doc["type"] == "FeatureCollection"
+def _check_collection(
+    doc: Mapping[str, Any], now: dt.datetime, delay_s: int, policy: PublicPolicy, keys: set[str] = COLLECTION_KEYS
+) -> dt.datetime:
+    assert set(doc) == keys, f"collection keys {sorted(doc)}"
+    assert doc["type"] == "FeatureCollection" and doc["v"] == 1
     assert doc["delay_s"] == delay_s and doc["cell_m"] == policy.cell_m
     as_of = parse_minute(doc["as_of"])
     assert as_of <= now - dt.timedelta(seconds=delay_s), f"as_of {as_of} later than now {now} - {delay_s} s"
@@ -67,7 +70,10 @@ def check_units(doc: Mapping[str, Any], *, policy: PublicPolicy, grid: Grid, now
 
 def check_calls(doc: Mapping[str, Any], *, policy: PublicPolicy, grid: Grid, now: dt.datetime) -> dt.datetime:
     """Every guarantee of a calls document; returns its as_of."""
-    as_of = _check_collection(doc, now, policy.call_delay_s, policy)
+    as_of = _check_collection(doc, now, policy.call_delay_s, policy, CALLS_COLLECTION_KEYS)
+    status_as_of = parse_minute(doc["status_as_of"])
+    assert status_as_of <= as_of, "a call's status is never more recent than the calls' as_of"
+    assert status_as_of <= now - dt.timedelta(seconds=policy.unit_delay_s), "a status later than the units' delay"
     allowed = set(policy.categories.values()) | {policy.unknown_category}
     for feature in doc["features"]:
         _check_point(feature, grid)
@@ -76,6 +82,7 @@ def check_calls(doc: Mapping[str, Any], *, policy: PublicPolicy, grid: Grid, now
         assert props["category"] in allowed, f"category {props['category']!r} is not the operator's"
         assert props["category"] not in policy.suppressed, f"suppressed category {props['category']!r} shown"
         assert props["status"] in CALL_STATUSES
+        assert props["priority"] in CALL_PRIORITIES
         assert TOKEN_PATTERN.fullmatch(props["call"])
         assert parse_minute(props["opened"]) <= as_of
     return as_of

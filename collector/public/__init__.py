@@ -32,6 +32,7 @@ from collector.public.config import (
 from collector.public.feed import format_table, serialize
 from collector.public.grid import Cell, Grid, grid_for, next_cell, utm_epsg
 from collector.public.policy import (
+    CALL_PRIORITIES,
     CALL_STATUSES,
     PUBLIC_UNIT_STATUSES,
     Snapshot,
@@ -41,6 +42,7 @@ from collector.public.policy import (
     format_minute,
     parse_minute,
     position_at,
+    public_priority,
     snapshot,
     units_as_of,
 )
@@ -48,6 +50,7 @@ from collector.public.pseudonym import MIN_SECRET_BYTES, PseudonymSecretError, c
 from collector.public.state import PublicState, PublicStateError
 
 __all__ = [
+    "CALL_PRIORITIES",
     "CALL_STATUSES",
     "DEFAULT_CATEGORIES",
     "DEFAULT_SUPPRESSED",
@@ -76,6 +79,7 @@ __all__ = [
     "normalize_type",
     "parse_minute",
     "position_at",
+    "public_priority",
     "serialize",
     "snapshot",
     "unit_pseudonym",

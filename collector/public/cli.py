@@ -1,4 +1,4 @@
-"""``activecalls-collector public``: look at the public feed from the command line.
+"""``activecalls-collector public``: look at the public feed, export the public site.
 
 Only click decorators and printing live here: the snapshot is the publisher's
 (:meth:`collector.public.shell.PublicPublisher.compute`), the table is
@@ -21,6 +21,8 @@ from collector.public.policy import MAX_OBSERVATION_GAP_S
 from collector.public.settings import PublicSettings
 from collector.public.shell import PublicPublisher, store_source
 from collector.store import SCHEMA_VERSION, Store
+from collector.web.basemap import BasemapError
+from collector.web.export import export_site
 from common.clierrors import UsageMistake
 from common.cliopts import config_option_for
 from common.fix import InvalidFixError, parse_time
@@ -72,7 +74,7 @@ async def preview_text(settings: PublicSettings, fleet: str, database: Path, now
     store = await _open_readonly(database)
     try:
         try:
-            publisher = PublicPublisher.start(settings, Topics(fleet), store_source(store))
+            publisher = PublicPublisher.start(settings, Topics(fleet), store_source(store), with_history=False)
         except ConfigError as exc:
             raise UsageMistake(str(exc)) from None
         snap, _ = await publisher.compute(now)
@@ -114,3 +116,29 @@ def preview(config_path: Path, at: dt.datetime | None) -> None:
     if note:
         click.echo(note, err=True)
     click.echo(text, nl=False)
+
+
+@public.command("export-site")
+@config_option_for(DEFAULT_CONFIG_PATH, "ACTIVECALLS_COLLECTOR_CONFIG", "collector")
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path), required=False)
+def export_site_command(config_path: Path, folder: Path | None) -> None:
+    """Write the public site as plain files into FOLDER (default: [public] public_dir).
+
+    The page, its scripts, the map layer, trends.json and the open data of the
+    last 365 days; the page reads the units.geojson and calls.geojson the feed
+    writes beside it. Run again (daily) to refresh the trends and open data.
+    """
+    config = _load(config_path)
+    target = folder or config.public.public_dir
+    if target is None:
+        raise UsageMistake("no FOLDER given and no [public] public_dir set: where should the site go?")
+    try:
+        report = export_site(config, target)
+    except BasemapError as exc:
+        raise UsageMistake(str(exc)) from None
+    except OSError as exc:
+        raise UsageMistake(f"{target}: cannot write the site: {exc.strerror or exc}") from None
+    size = f"{report.bytes / 1024:.0f} KB"
+    click.echo(f"wrote {report.files} files ({size}) into {target}: {report.calls} calls in the open data")
+    if report.note:
+        click.echo(f"note: {report.note}", err=True)

@@ -49,13 +49,13 @@ def format_table(units: Mapping[str, Any], calls: Mapping[str, Any]) -> str:
     lines += _rows(("count" if counts else "unit", "status", "lat", "lon"), unit_rows)
     lines.append("")
     lines.append(
-        f"calls as of {calls['as_of']} (delay {calls['delay_s']} s, cell {calls['cell_m']} m): "
-        f"{len(calls['features'])} shown"
+        f"calls as of {calls['as_of']} (delay {calls['delay_s']} s, cell {calls['cell_m']} m, "
+        f"status as of {calls['status_as_of']}): {len(calls['features'])} shown"
     )
     call_rows = []
     for feature in calls["features"]:
         props = feature["properties"]
-        row = (str(props["call"]), str(props["category"]), str(props["status"]), str(props["opened"]))
+        row = (str(props[key]) for key in ("call", "category", "priority", "status", "opened"))
         call_rows.append((*row, *_coordinates(feature)))
-    lines += _rows(("call", "category", "status", "opened", "lat", "lon"), call_rows)
+    lines += _rows(("call", "category", "priority", "status", "opened", "lat", "lon"), call_rows)
     return "\n".join(lines) + "\n"

@@ -13,8 +13,12 @@ Everything shown is a picture of the past:
   status and assignment (taken from the observations kept in the state);
 - calls as of ``calls_as_of(now)`` = now - call_delay_s, floored to the minute:
   a call appears once it was opened by then; its status (open, attending,
-  closed) is as of the older of the two times, because "attending" says where
-  officers are and must be as late as the units' positions.
+  closed) is as of the older of the two times (the document's
+  ``status_as_of``), because "attending" says where officers are and must be
+  as late as the units' positions.
+
+Both documents carry the wire version ``"v": 1``; times are RFC 3339 UTC,
+whole minutes (``2026-11-28T08:15:00Z``). ``docs/wire.md`` has the format.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from collector.public.grid import Grid, centre_epsg, grid_for, next_cell, utm_ep
 from collector.public.pseudonym import call_token, check_secret, unit_pseudonym
 from collector.public.state import Anchor, DutyObservation, PublicState, UnitMemory
 from common.fix import Fix
-from common.wire import DutyStatus, Incident, IncidentStatus
+from common.wire import VERSION, DutyStatus, Incident, IncidentStatus
 
 __all__ = [
     "UnitInput",
@@ -46,7 +50,9 @@ __all__ = [
     "parse_minute",
     "PUBLIC_UNIT_STATUSES",
     "CALL_STATUSES",
+    "CALL_PRIORITIES",
     "MAX_OBSERVATION_GAP_S",
+    "public_priority",
 ]
 
 # The duty statuses in the state are only a record of the past if nothing was
@@ -57,6 +63,18 @@ MAX_OBSERVATION_GAP_S: Final = 300
 # Unavailable units (meal break, off duty, at the station) are never shown.
 PUBLIC_UNIT_STATUSES: Final = tuple(s for s in DutyStatus if s is not DutyStatus.UNAVAILABLE)
 CALL_STATUSES: Final = ("open", "attending", "closed")
+# CAD priority 1-4 as published: three words a resident understands, after
+# England and Wales's graded response (1 emergency, 2 priority, 3 scheduled,
+# 4 resolved without deployment). 3 and 4 are merged: the difference says
+# nothing a reader needs and halves the groups response times are computed
+# over. docs/privacy.md weighs what publishing it gives away.
+CALL_PRIORITIES: Final = ("emergency", "priority", "routine")
+_PUBLIC_PRIORITY: Final = {1: "emergency", 2: "priority", 3: "routine", 4: "routine"}
+
+
+def public_priority(priority: int) -> str:
+    """The published word for a CAD priority (1-4)."""
+    return _PUBLIC_PRIORITY[priority]
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,13 +107,14 @@ def floor_minute(t: dt.datetime) -> dt.datetime:
 
 
 def format_minute(t: dt.datetime) -> str:
-    """``2026-11-28T11:45Z``: the only time format the feed uses; seconds cannot slip in."""
-    return t.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%MZ")
+    """``2026-11-28T11:45:00Z``: the only time format the feed uses, RFC 3339 with
+    the seconds always ``00`` (the time is floored to its minute, so seconds cannot slip in)."""
+    return t.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:00Z")
 
 
 def parse_minute(text: str) -> dt.datetime:
-    """Inverse of :func:`format_minute`; raises ValueError on anything else."""
-    return dt.datetime.strptime(text, "%Y-%m-%dT%H:%MZ").replace(tzinfo=dt.UTC)
+    """Inverse of :func:`format_minute`; raises ValueError on anything else (seconds other than 00 included)."""
+    return dt.datetime.strptime(text, "%Y-%m-%dT%H:%M:00Z").replace(tzinfo=dt.UTC)
 
 
 def units_as_of(policy: PublicPolicy, now: dt.datetime) -> dt.datetime:
@@ -235,6 +254,7 @@ def snapshot(
         units_time, policy.unit_delay_s, policy.cell_m, _unit_features(policy, shown, units_time, secret)
     )
     calls_doc = _collection(calls_time, policy.call_delay_s, policy.cell_m, calls)
+    calls_doc["status_as_of"] = format_minute(status_time)
     return Snapshot(units_doc, calls_doc), new_state
 
 
@@ -317,6 +337,7 @@ def _call_feature(
     properties = {
         "call": call_token(secret, incident.id),
         "category": category,
+        "priority": public_priority(incident.priority),
         "status": status,
         "opened": format_minute(incident.opened),
     }
@@ -347,6 +368,7 @@ def _unit_features(
 
 def _collection(as_of: dt.datetime, delay_s: int, cell_m: float, features: list[dict[str, Any]]) -> dict[str, Any]:
     return {
+        "v": VERSION,
         "type": "FeatureCollection",
         "as_of": format_minute(as_of),
         "delay_s": delay_s,

@@ -36,6 +36,7 @@ from common.tomlconfig import REQUIRED, ConfigError, Table
 
 __all__ = [
     "DEFAULT_PUBLISH_EVERY_S",
+    "HISTORY_FILE",
     "MAX_PUBLISH_EVERY_S",
     "PublicSettings",
     "default_state_path",
@@ -44,6 +45,7 @@ __all__ = [
 ]
 
 DEFAULT_PUBLISH_EVERY_S: Final = 30.0
+HISTORY_FILE: Final = "public-history.sqlite"
 # The policy forgets every unit's duty statuses after a gap of more than
 # MAX_OBSERVATION_GAP_S between snapshots (it cannot know what happened in
 # it), so a slower cadence would hide every unit for ever. Half of it leaves
@@ -85,6 +87,12 @@ class PublicSettings:
     public_dir: Path | None = None  # units.geojson and calls.geojson are written here when set
     secret_file: Path | None = None  # required when enabled
     state_file: Path = field(default_factory=default_state_path)  # private: holds real unit ids
+    history_file: Path | None = None  # public: every call published; None: beside state_file
+
+    @property
+    def history_path(self) -> Path:
+        """``history_file``, by default ``public-history.sqlite`` beside the state file."""
+        return self.history_file or self.state_file.with_name(HISTORY_FILE)
 
 
 def _policy(t: Table) -> PublicPolicy:
@@ -136,9 +144,10 @@ def public_settings(table: Table | None) -> PublicSettings:
     public_dir = table.get_path("public_dir", None)
     secret_file = table.get_path("secret_file", REQUIRED if enabled else None)
     state_file = table.get_path("state_file", default_state_path())
+    history_file = table.get_path("history_file", None)
     policy = _policy(table)
     table.check_unknown()
-    return PublicSettings(enabled, policy, publish_every_s, public_dir, secret_file, state_file)
+    return PublicSettings(enabled, policy, publish_every_s, public_dir, secret_file, state_file, history_file)
 
 
 def read_secret(path: Path) -> bytes:

@@ -11,8 +11,9 @@ thin part around it:
   :func:`store_source` reads only the database (``public preview``);
 - :meth:`PublicPublisher.tick` makes one snapshot, saves the policy's state
   (privately, mode 0600: it holds real ids), writes ``units.geojson`` and
-  ``calls.geojson`` into ``public_dir`` (mode 0644), each atomically, and
-  returns the two retained messages.
+  ``calls.geojson`` into ``public_dir`` (mode 0644), each atomically, records
+  the published calls in the public history (``history_file``:
+  :mod:`collector.public.history`), and returns the two retained messages.
 
 The collector service (:mod:`collector.service`) makes one publisher when it
 starts and calls ``tick`` every ``publish_every_s`` as one of its periodic
@@ -29,6 +30,7 @@ import contextlib
 import datetime as dt
 import logging
 import os
+import sqlite3
 import tempfile
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -38,6 +40,8 @@ from typing import Final
 from collector.fleet import FleetState
 from collector.incidents import IncidentBook
 from collector.public.feed import serialize
+from collector.public.history import CallKey, PublishedCall, call_fates, record
+from collector.public.history_store import PublicHistoryError, PublicHistoryWriter
 from collector.public.policy import Snapshot, UnitInput, snapshot, units_as_of
 from collector.public.settings import PublicSettings, read_secret
 from collector.public.state import PublicState, PublicStateError
@@ -206,6 +210,7 @@ class PublicPublisher:
         source: Source,
         secret: bytes,
         state: PublicState | None = None,
+        history: PublicHistoryWriter | None = None,
     ) -> None:
         self.settings = settings
         self.topics = topics
@@ -214,19 +219,45 @@ class PublicPublisher:
         self.state = state or PublicState()
         self.last: Snapshot | None = None
         self._written: dict[Path, bytes] = {}
+        self.history = history
+        self._withdrawn: frozenset[str] = frozenset()  # suppressed tokens already withdrawn from the history
+        # Told the bytes of each snapshot once published (the public site serves them).
+        self.listeners: list[Callable[[bytes, bytes], None]] = []
+        self._shown_calls: dict[CallKey, PublishedCall] = (
+            history.shown_calls(dt.datetime.now(dt.UTC)) if history is not None else {}
+        )
 
     @classmethod
-    def start(cls, settings: PublicSettings, topics: Topics, source: Source) -> PublicPublisher:
-        """Read the secret and the saved state; ConfigError when the secret is unusable."""
+    def start(
+        cls, settings: PublicSettings, topics: Topics, source: Source, *, with_history: bool = True
+    ) -> PublicPublisher:
+        """Read the secret and the saved state, open the public history; ConfigError
+        when the secret is unusable. ``with_history=False``: a preview, which writes nothing."""
         if settings.secret_file is None:
             raise ConfigError("[public] secret_file is required to publish the public feed")
-        return cls(settings, topics, source, read_secret(settings.secret_file), load_state(settings.state_file))
+        secret, state = read_secret(settings.secret_file), load_state(settings.state_file)
+        history = None
+        if with_history:
+            try:
+                history = PublicHistoryWriter.open(settings.history_path)
+            except (PublicHistoryError, OSError, sqlite3.Error) as exc:
+                raise ConfigError(f"cannot open the public history: {exc}", path=settings.history_path) from None
+        return cls(settings, topics, source, secret, state, history)
+
+    def close(self) -> None:
+        if self.history is not None:
+            self.history.close()
 
     async def compute(self, now: dt.datetime) -> tuple[Snapshot, PublicState]:
         """The snapshot at ``now`` and the state after it; changes nothing (preview)."""
+        snap, state, _ = await self._compute(now)
+        return snap, state
+
+    async def _compute(self, now: dt.datetime) -> tuple[Snapshot, PublicState, list[Incident]]:
         inputs = await self.source(now, units_as_of(self.settings.policy, now))
         incidents, state = feed_incidents(self.settings, now, inputs, self.state)
-        return snapshot(self.settings.policy, state, now, unit_inputs(inputs), incidents, self._secret)
+        snap, state = snapshot(self.settings.policy, state, now, unit_inputs(inputs), incidents, self._secret)
+        return snap, state, list(inputs.incidents)
 
     async def tick(self, now: dt.datetime) -> list[tuple[str, bytes]]:
         """One snapshot: save the state, write the files, return the retained messages.
@@ -235,10 +266,21 @@ class PublicPublisher:
         between never makes a restarted feed forget a cell it already showed
         (hysteresis would otherwise restart from a stale cell).
         """
-        snap, state = await self.compute(now)
+        snap, state, incidents = await self._compute(now)
         self.state, self.last = state, snap
         units, calls = serialize(snap.units), serialize(snap.calls)
         await asyncio.to_thread(self._save, state.to_json(), units, calls)
+        if self.history is not None:
+            fates = call_fates(self.settings.policy, incidents, self._secret)
+            update = record(self._shown_calls, snap.calls, fates)
+            # A suppressed call the collector still knows is withdrawn once, not at every tick
+            # (each commit would also invalidate the site's cached trends).
+            update = replace(update, withdrawn=update.withdrawn - self._withdrawn)
+            await asyncio.to_thread(self.history.apply, update, now)
+            self._shown_calls = dict(update.shown)  # only once stored: a failed write is redone next tick
+            self._withdrawn = (self._withdrawn | update.withdrawn) & fates.suppressed
+        for listener in self.listeners:
+            listener(units, calls)
         return [(self.topics.public_units, units), (self.topics.public_calls, calls)]
 
     def _save(self, state: bytes, units: bytes, calls: bytes) -> None:

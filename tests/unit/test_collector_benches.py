@@ -73,3 +73,10 @@ def test_public_tick_bench_runs_small(capsys: pytest.CaptureFixture[str]) -> Non
     load("public_tick").main(["20", "16"])
     out = capsys.readouterr().out
     assert "20 units x 16 min" in out and "x the baseline" in out and "up to 20 units shown" in out
+
+
+@pytest.mark.integration  # drives Debian's chromium for the page weight
+def test_public_site_bench_runs_small(capsys: pytest.CaptureFixture[str]) -> None:
+    load("public_site").main(["5", "30", "20"])
+    out = capsys.readouterr().out
+    assert "KB to show the map and calls" in out and "ratio" in out and "/trends.json (a year): cold" in out, out

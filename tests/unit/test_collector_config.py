@@ -26,7 +26,7 @@ def test_example_config_loads_with_defaults() -> None:
 
 
 def test_every_commented_key_of_the_example_is_accepted(tmp_path: Path) -> None:
-    text = re.sub(r"^#(\w+ = |\[public\]$)", r"\1", EXAMPLE.read_text(), flags=re.M)
+    text = re.sub(r"^#(\w+ = |\[public\]$|\[web\]$)", r"\1", EXAMPLE.read_text(), flags=re.M)
     text = text.replace("tls = false", "tls = true")
     (tmp_path / "c.toml").write_text(text)
     config = load_config(tmp_path / "c.toml")
@@ -35,6 +35,7 @@ def test_every_commented_key_of_the_example_is_accepted(tmp_path: Path) -> None:
     assert config.public.enabled and config.public.policy.epsg == 27700
     assert (config.ingest.fix_time.ahead_s, config.ingest.fix_time.max_age_s) == (120.0, 30 * 86400.0)
     assert config.eta.osm == Path("/etc/activecalls/area.osm.pbf")
+    assert config.web.enabled and config.web.tile_url and config.eta.osm is not None
 
 
 def test_the_osm_extract_is_a_path_relative_to_the_config_file(tmp_path: Path) -> None:

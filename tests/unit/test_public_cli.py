@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import hashlib
+import json
 import sqlite3
 from pathlib import Path
 
@@ -42,6 +43,7 @@ def setup(tmp_path: Path) -> Path:
             publisher = PublicPublisher.start(loaded.public, Topics(loaded.fleet), store_source(store))
             for k in range(11, 0, -1):  # watched for more than the delay
                 await publisher.tick(NOW - dt.timedelta(seconds=30 * k))
+            publisher.close()
 
     asyncio.run(fill())
     return config
@@ -54,10 +56,11 @@ def test_preview_prints_the_table_and_writes_nothing(setup: Path) -> None:
     assert code == 0, err
     assert err == ""
     lines = out.splitlines()
-    assert lines[0] == "units as of 2026-11-28T08:10Z (delay 300 s, cell 500 m): 1 shown"
+    assert lines[0] == "units as of 2026-11-28T08:10:00Z (delay 300 s, cell 500 m): 1 shown"
     assert lines[2].startswith(f"{unit_pseudonym(SECRET, 'PC-1', NOW.date())}  available  53.")
-    assert "calls as of 2026-11-28T08:14Z (delay 60 s, cell 500 m): 1 shown" in lines
-    assert any(line.split()[1:3] == ["burglary", "open"] for line in lines if line and line[0].islower())
+    calls_line = "calls as of 2026-11-28T08:14:00Z (delay 60 s, cell 500 m, status as of 2026-11-28T08:10:00Z): 1 shown"
+    assert calls_line in lines
+    assert any(line.split()[1:4:2] == ["burglary", "open"] for line in lines if line and line[0].islower())
     assert "PC-" not in out and "INC-" not in out and "Domestic" not in out
     after = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in setup.parent.iterdir()}
     assert after == before and database.exists()
@@ -79,7 +82,7 @@ def test_preview_without_recent_state_says_units_are_hidden(setup: Path) -> None
     code, out, err = invoke("preview", "--config", str(setup), "--at", "2026-11-28T09:00:00Z")
     assert code == 0
     assert err.startswith("note: state saved at 2026-11-28T08:14:30Z") and "units are hidden" in err
-    assert out.startswith("units as of 2026-11-28T08:55Z (delay 300 s, cell 500 m): 0 shown")
+    assert out.startswith("units as of 2026-11-28T08:55:00Z (delay 300 s, cell 500 m): 0 shown")
 
 
 @pytest.mark.parametrize(
@@ -105,3 +108,19 @@ def test_mistakes_are_one_line_and_exit_2(setup: Path, edit, message: str) -> No
 def test_a_bad_time_is_a_usage_error(setup: Path) -> None:
     code, _, err = invoke("preview", "--config", str(setup), "--at", "08:15")
     assert code == 2 and "expected a UTC time like 2026-11-28T08:30:00Z" in err
+
+
+def test_export_site_needs_a_folder_or_the_public_dir(setup: Path) -> None:
+    code, _, err = invoke("export-site", "--config", str(setup))
+    assert code == 2 and "no FOLDER given and no [public] public_dir set" in err
+
+
+def test_export_site_writes_the_page_and_says_where_the_snapshots_are(setup: Path, tmp_path: Path) -> None:
+    code, out, err = invoke("export-site", "--config", str(setup), str(tmp_path / "site"))
+    assert code == 0, err
+    assert out.startswith("wrote ") and "calls in the open data" in out
+    assert "reads units.geojson and calls.geojson beside it" in err  # [public] public_dir is not set here
+    site = tmp_path / "site"
+    assert json.loads((site / "site.json").read_text())["static"] is True
+    assert (site / "open-data" / "calls.csv").read_text().startswith("call,opened,category")
+    assert "static/app.js?v=" in (site / "index.html").read_text()

@@ -109,7 +109,7 @@ def test_a_call_appears_late_then_attending_closed_and_gone_each_a_delay_after_t
     snap = dict(history)[minutes(30)]
     (feature,) = snap.calls["features"]
     assert feature["properties"]["category"] == "burglary"
-    assert feature["properties"]["opened"] == "2026-11-28T08:05Z"
+    assert feature["properties"]["opened"] == "2026-11-28T08:05:00Z"
     assert tuple(reversed(feature["geometry"]["coordinates"])) == GRID.snap(*place(1200, 0))
     check_absent(serialize(snap.calls), ["CAD-0042", "Burglary Dwelling", "PC-101"])
 
@@ -330,13 +330,13 @@ def test_serialization_is_deterministic_and_the_table_shows_it_all() -> None:
     clat, clon = GRID.snap(*place(1200, 0)) or (0, 0)
     call = snap.calls["features"][0]["properties"]["call"]
     assert format_table(snap.units, snap.calls) == (
-        "units as of 2026-11-28T08:15Z (delay 900 s, cell 500 m): 1 shown\n"
+        "units as of 2026-11-28T08:15:00Z (delay 900 s, cell 500 m): 1 shown\n"
         "unit      status   lat        lon\n"
         f"{token}  onscene  {lat:.6f}  {lon:.6f}\n"
         "\n"
-        "calls as of 2026-11-28T08:20Z (delay 600 s, cell 500 m): 1 shown\n"
-        "call      category  status     opened             lat        lon\n"
-        f"{call}  burglary  attending  2026-11-28T08:05Z  {clat:.6f}  {clon:.6f}\n"
+        "calls as of 2026-11-28T08:20:00Z (delay 600 s, cell 500 m, status as of 2026-11-28T08:15:00Z): 1 shown\n"
+        "call      category  priority  status     opened                lat        lon\n"
+        f"{call}  burglary  priority  attending  2026-11-28T08:05:00Z  {clat:.6f}  {clon:.6f}\n"
     )
 
 
@@ -357,7 +357,7 @@ def test_the_checkers_catch_what_they_are_for() -> None:
         doc["features"][0]["properties"]["speed"] = 13.4
 
     def late(doc: dict) -> None:
-        doc["as_of"] = "2026-11-28T08:30Z"
+        doc["as_of"] = "2026-11-28T08:30:00Z"
 
     def seconds(doc: dict) -> None:
         doc["features"][0]["properties"]["opened"] = "2026-11-28T08:05:30Z"
@@ -368,10 +368,19 @@ def test_the_checkers_catch_what_they_are_for() -> None:
     def unavailable(doc: dict) -> None:
         doc["features"][0]["properties"]["status"] = "unavailable"
 
-    for change in (moved, speed, late, unavailable):
+    def unversioned(doc: dict) -> None:
+        del doc["v"]
+
+    def exact_priority(doc: dict) -> None:
+        doc["features"][0]["properties"]["priority"] = 2
+
+    def live_status(doc: dict) -> None:
+        doc["status_as_of"] = doc["as_of"]  # the calls' own delay: shorter than the units'
+
+    for change in (moved, speed, late, unavailable, unversioned):
         with pytest.raises(AssertionError):
             check_units(broken(snap.units, change), policy=policy, grid=GRID, now=now)
-    for change in (moved, seconds, sensitive):
+    for change in (moved, seconds, sensitive, unversioned, exact_priority, live_status):
         with pytest.raises(AssertionError):
             check_calls(broken(snap.calls, change), policy=policy, grid=GRID, now=now)
     with pytest.raises(AssertionError):

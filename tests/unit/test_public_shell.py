@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 
 from collector.fleet import FleetState
 from collector.incidents import IncidentBook
-from collector.public import PublicPolicy, PublicState, snapshot, unit_pseudonym
+from collector.public import PublicPolicy, PublicState, call_token, snapshot, unit_pseudonym
+from collector.public.history_store import PublicHistoryReader, PublicHistoryWriter
 from collector.public.settings import PublicSettings
 from collector.public.shell import (
     CALLS_FILE,
@@ -150,7 +151,7 @@ def test_one_tick_saves_state_and_files_and_returns_the_retained_messages(tmp_pa
     assert (tmp_path / "www" / CALLS_FILE).read_bytes() == calls
     doc = json.loads(units)
     now = T0 + dt.timedelta(minutes=15, seconds=30)
-    assert doc["as_of"] == "2026-11-28T08:10Z"
+    assert doc["as_of"] == "2026-11-28T08:10:00Z"
     # PC-1 is shown under its pseudonym of the day; PC-2 (unavailable) is not.
     assert [f["properties"]["unit"] for f in doc["features"]] == [unit_pseudonym(SECRET, "PC-1", now.date())]
     assert [f["properties"]["category"] for f in json.loads(calls)["features"]] == ["burglary"]
@@ -209,3 +210,27 @@ def test_leaving_out_old_closed_calls_never_changes_the_calls_published(
     )
     got, _ = snapshot(policy, state, now, [], kept, SECRET)
     assert got.calls == expected.calls
+
+
+def test_each_tick_records_the_published_calls_in_the_public_history(tmp_path: Path) -> None:
+    """The burglary goes in the history as published; the domestic never; a quiet tick commits nothing."""
+    policy = PublicPolicy(unit_delay_s=300, call_delay_s=60)
+    settings = PublicSettings(True, policy, 30.0, None, tmp_path / "secret", tmp_path / "state.json")
+    reader = PublicHistoryReader(settings.history_path)
+
+    async def run() -> list[int]:
+        async with await _store_with_a_day(tmp_path / "c.sqlite") as store:
+            history = PublicHistoryWriter.open(settings.history_path)
+            publisher = PublicPublisher(settings, TOPICS, store_source(store), SECRET, history=history)
+            versions = []
+            for k in range(4):
+                await publisher.tick(T0 + dt.timedelta(minutes=10, seconds=30 * k))
+                versions.append(reader.version_sync())
+            publisher.close()
+            return versions
+
+    versions = asyncio.run(run())
+    (row,) = reader.calls_sync(T0 - dt.timedelta(days=1), T0 + dt.timedelta(days=1))
+    assert (row.call, row.category, row.priority) == (call_token(SECRET, "INC-1"), "burglary", "priority")
+    assert versions[-1] == versions[-2], "a tick that changes nothing commits nothing"
+    reader.close()
