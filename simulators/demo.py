@@ -245,7 +245,6 @@ def _collector_config(workdir: Path, port: int, web_port: int) -> Path:
         f'state_file = "{workdir / "public-state.json"}"\n'
         f"publish_every_s = 5\nunit_delay_s = {PUBLIC_UNIT_DELAY_S}\ncall_delay_s = {PUBLIC_CALL_DELAY_S}\n"
         "epsg = 27700\n"
-        f'[eta]\nosm = "{data_file(DEFAULT_OSM_EXTRACT)}"\n'
         f'[web]\nlisten = "127.0.0.1:{web_port}"\ntimezone = "Europe/London"\n'
         'title = "Derbyshire: active calls (demo)"\n'
     )

@@ -36,7 +36,7 @@ def test_road_etas_and_a_measured_arrival(broker: Broker, tmp_path: Path) -> Non
     collector = ServiceThread(load(config_path)).start()
     client = Client(broker.port)
     try:
-        wait_until(lambda: collector.call(lambda s: s.router is not None), 10, "road graph loaded")
+        wait_until(lambda: collector.call(lambda s: s.eta.router is not None), 10, "road graph loaded")
         client.subscribe(TOPICS.incidents_filter + "/eta")
         client.publish(TOPICS.state("PC-1"), encode_state(UnitState.ONLINE), retain=True)
         client.publish(TOPICS.status("PC-1"), encode_status(DutyStatus.AVAILABLE), retain=True)

@@ -83,6 +83,7 @@ class Site:
     collector: ServiceThread
     started: dt.datetime
     stop_cars: threading.Event = field(default_factory=threading.Event)
+    opened: dict[str, dt.datetime] = field(default_factory=dict)  # an update keeps the call's opening time
 
     def get(self, path: str) -> tuple[int, dict[str, str], bytes]:
         try:
@@ -98,7 +99,8 @@ class Site:
 
     def open_call(self, incident_id: str, kind: str, priority: int, lat: float, lon: float,
                   units: tuple[str, ...] = ()) -> None:  # fmt: skip
-        call = Incident(incident_id, kind, priority, lat, lon, IncidentStatus.OPEN, self.clock.utc(), units)
+        opened = self.opened.setdefault(incident_id, self.clock.utc())
+        call = Incident(incident_id, kind, priority, lat, lon, IncidentStatus.OPEN, opened, units)
         self.dispatch.publish(TOPICS.incident(incident_id), encode_incident(call), retain=True)
 
 
@@ -125,6 +127,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     running: Site | None = None
     try:
         (folder / "secret").write_bytes(SECRET)
+        (folder / "secret").chmod(0o600)  # the collector refuses a secret others can read
         start = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0)
         # A year of history before now, as the feed would have recorded it.
         history = PublicHistoryWriter.open(folder / "public-history.sqlite")
