@@ -19,6 +19,8 @@ from collector.roads.snap import Snapped
 def reference_time(graph: RoadGraph, src: tuple[int, float], dst: tuple[int, float]) -> tuple[float, float]:
     """(seconds, metres) by road from a point (piece, offset) to another, on the
     road itself (no access legs); (inf, inf) if there is no route."""
+    if src == dst:  # already there, whichever way the road runs (the chain below would order them by name)
+        return 0.0, 0.0
     adjacency: dict[object, list[tuple[object, float, float]]] = defaultdict(list)
     points: dict[int, list[tuple[float, object]]] = defaultdict(list)
     points[src[0]].append((src[1], "src"))
