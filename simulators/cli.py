@@ -430,8 +430,9 @@ def fleet(host: str, port: int | None, fleet_id: str, units: int, hz: float, dur
 @click.option("--keep", is_flag=True, help="Keep the demo's folder (configs, logs, databases, public files).")
 @click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), help="Use this folder (kept).")
 def demo(keep: bool, workdir: Path | None) -> None:
-    """The whole system on this machine for about a minute and a half: broker, collector,
-    five cars (simulated receiver -> real agent), incidents, ETAs, public feed."""
+    """The whole system on this machine for about two minutes: brokers, collector,
+    five cars (simulated receiver -> real agent), incidents, road ETAs, an arrival
+    measured, public feed and public site."""
     from simulators.demo import DemoError, run_demo
 
     try:

@@ -81,6 +81,8 @@ class ServiceThread:
 
     def call(self, fn: Callable[[CollectorService], Any], timeout: float = 5.0) -> Any:
         assert self.loop is not None and self.service is not None, f"service not running: {self.result!r}"
+        # A service that stopped (a config refused at start, say) says so, not "Event loop is closed".
+        assert not self.loop.is_closed(), f"the service stopped with {self.result!r}: see its log above"
         service = self.service
 
         async def run() -> Any:

@@ -365,10 +365,14 @@ def test_2b_and_2c_fixes_from_year_1_1970_9999_and_a_seq_of_2_63_are_refused_or_
     wait_until(lambda: collector.call(lambda s: s.fleet.view("PC-C", time.time()).seq) == 21, 5, "the last fix")
     stats = collector.call(lambda s: s.ingest.stats)
     view = collector.call(lambda s: s.fleet.view("PC-C", time.time()))
-    with sqlite3.connect(collector.config.store.path) as db:
-        stored = [r[0] for r in db.execute("SELECT seq FROM fixes WHERE unit = 'PC-C' ORDER BY seq")]
+
+    def stored() -> list[int]:  # the state is updated before the write that holds it is committed
+        with sqlite3.connect(collector.config.store.path) as db:
+            return [r[0] for r in db.execute("SELECT seq FROM fixes WHERE unit = 'PC-C' ORDER BY seq")]
+
+    wait_until(lambda: 21 in stored(), 5, "the last fix stored")
     assert stats.refused_fixes == {RejectReason.TOO_OLD: 2, RejectReason.FUTURE: 1}
-    assert stored == [10, 20, 21, MAX_SEQ]  # the jumped fix is kept (it is in bounds), flagged
+    assert stored() == [10, 20, 21, MAX_SEQ]  # the jumped fix is kept (it is in bounds), flagged
     assert view.seq_jumps == 1 and view.missing == 9  # 11..19: the refused three and the skipped six
     record("2b", "refused: 1 and 1970 counted as too_old, 9999 as future; none stored")
     record("2c", f"flagged: one seq jump counted, {view.missing} missing (not 9.2e18); the car's next fixes "
