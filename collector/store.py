@@ -318,8 +318,27 @@ class Store:
     # -- writing -------------------------------------------------------------
 
     async def write(self, batch: WriteBatch) -> WriteResult:
-        """Store a batch. Fixes go in one statement (one await, one transaction);
-        statuses, states and incidents, rarer, in one statement per kind."""
+        """Store a batch in one transaction (one commit, one fsync). Fixes go in
+        one statement (one await); statuses, states and incidents, rarer, in one
+        statement per kind. A batch of fixes alone is that statement's own
+        transaction: no BEGIN and COMMIT round trips."""
+        db = self._db
+        one_statement = not (
+            batch.statuses or batch.states or batch.incidents or batch.cleared_incidents or batch.arrivals
+            or batch.dead_letters or batch.replayed or batch.replay_failed
+        )  # fmt: skip
+        if one_statement:
+            return await self._write_parts(batch)
+        await db.execute("BEGIN IMMEDIATE")
+        try:
+            result = await self._write_parts(batch)
+            await db.execute("COMMIT")
+        except BaseException:
+            await rollback_if_open(db)
+            raise
+        return result
+
+    async def _write_parts(self, batch: WriteBatch) -> WriteResult:
         inserted = 0
         db = self._db
         if batch.fixes:
@@ -348,21 +367,15 @@ class Store:
     async def _write_dead_letters(self, batch: WriteBatch) -> None:
         # After the batch's other writes: a replayed letter goes once what it carried is stored.
         db = self._db
-        await db.execute("BEGIN IMMEDIATE")
-        try:
-            await db.executemany(
-                "INSERT INTO dead_letters (topic, payload, received_ms, error) VALUES (?, ?, ?, ?)",
-                [(d.topic, d.payload, _ms(d.received), d.error) for d in batch.dead_letters],
-            )
-            await db.executemany("DELETE FROM dead_letters WHERE id = ?", [(i,) for i in batch.replayed])
-            await db.executemany(
-                "UPDATE dead_letters SET error = ?, attempts = attempts + 1, replay = 0 WHERE id = ?",
-                [(error, i) for i, error in batch.replay_failed],
-            )
-            await db.execute("COMMIT")
-        except BaseException:
-            await rollback_if_open(db)
-            raise
+        await db.executemany(
+            "INSERT INTO dead_letters (topic, payload, received_ms, error) VALUES (?, ?, ?, ?)",
+            [(d.topic, d.payload, _ms(d.received), d.error) for d in batch.dead_letters],
+        )
+        await db.executemany("DELETE FROM dead_letters WHERE id = ?", [(i,) for i in batch.replayed])
+        await db.executemany(
+            "UPDATE dead_letters SET error = ?, attempts = attempts + 1, replay = 0 WHERE id = ?",
+            [(error, i) for i, error in batch.replay_failed],
+        )
 
     async def _write_incidents(self, batch: WriteBatch) -> None:
         upserts = [
@@ -379,21 +392,15 @@ class Store:
             (i.id, _ms(t), encode_incident(i).decode()) for i, t in batch.incidents
         ]
         log += [(incident_id, _ms(t), None) for incident_id, t in batch.cleared_incidents]
-        await self._db.execute("BEGIN IMMEDIATE")
-        try:
-            await self._db.executemany(
-                """INSERT INTO incidents (id, status, payload, updated_ms, closed_ms) VALUES (?, ?, ?, ?, ?)
-                ON CONFLICT (id) DO UPDATE SET status = excluded.status, payload = excluded.payload,
-                    updated_ms = excluded.updated_ms, closed_ms = coalesce(incidents.closed_ms, excluded.closed_ms)
-                WHERE excluded.updated_ms >= incidents.updated_ms""",
-                upserts,
-            )
-            await self._db.executemany("DELETE FROM incidents WHERE id = ?", [(i,) for i, _ in batch.cleared_incidents])
-            await self._db.executemany("INSERT INTO incident_log (id, received_ms, payload) VALUES (?, ?, ?)", log)
-            await self._db.execute("COMMIT")
-        except BaseException:
-            await rollback_if_open(self._db)
-            raise
+        await self._db.executemany(
+            """INSERT INTO incidents (id, status, payload, updated_ms, closed_ms) VALUES (?, ?, ?, ?, ?)
+            ON CONFLICT (id) DO UPDATE SET status = excluded.status, payload = excluded.payload,
+                updated_ms = excluded.updated_ms, closed_ms = coalesce(incidents.closed_ms, excluded.closed_ms)
+            WHERE excluded.updated_ms >= incidents.updated_ms""",
+            upserts,
+        )
+        await self._db.executemany("DELETE FROM incidents WHERE id = ?", [(i,) for i, _ in batch.cleared_incidents])
+        await self._db.executemany("INSERT INTO incident_log (id, received_ms, payload) VALUES (?, ?, ?)", log)
 
     async def prune(self, older_than: float, *, batch_rows: int = 5000) -> int:
         """Delete history (fixes, incident log) with times before ``older_than``,
