@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from functools import partial
 
 import numpy as np
+import psycopg
 
 from collector.arrivals import Arrival, ArrivalDetector
 from collector.config import CollectorConfig
@@ -59,7 +60,8 @@ from collector.learn import FleetLearner, ModelReference
 from collector.public.shell import PublicPublisher, live_source
 from collector.router import Router, configured_router
 from collector.session import BrokerSession
-from collector.store import Store, StoreError
+from collector.store import StoreError
+from collector.storeapi import CollectorStore, open_store
 from collector.web.run import RunningSite, start_public_site
 from collector.writer import StoreWriter
 from common.fix import Fix
@@ -141,12 +143,12 @@ class CollectorService:
             Periodic("dead-letters", DEAD_LETTER_REPLAY_S, self._replay_dead_letters, first_after_s=1.0),
             Periodic("learn", 1.0, self._teach, first_after_s=1.0),
         ]
-        self._store: Store | None = None
+        self._store: CollectorStore | None = None
         self.public_feed: PublicPublisher | None = None
         self.site: RunningSite | None = None  # the public site ([web]), once started
 
     @property
-    def store(self) -> Store:
+    def store(self) -> CollectorStore:
         if self._store is None:
             raise RuntimeError("the store is opened by run()")
         return self._store
@@ -321,11 +323,11 @@ class CollectorService:
     async def start(self) -> None:
         """Open the store and rebuild the state from it (before any message)."""
         c = self.config.store
-        self._store = await Store.open(c.path, synchronous=c.synchronous)
+        self._store = await open_store(c)
         snapshot = await self._store.snapshot(now=self.clock())
         snapshot.restore(self.fleet, self.incidents)
         self.eta.watch_open_incidents()
-        log.info("store %s: %d units, %d open incidents", c.path, len(self.fleet), len(self.incidents.open()))
+        log.info("store %s: %d units, %d open incidents", self._store.path, len(self.fleet), len(self.incidents.open()))
         await self._load_roads()
         p = self.config.public
         if p.enabled:  # after the restore: the feed reads the store and the live state
@@ -372,8 +374,8 @@ class CollectorService:
             if self._store is not None:
                 await self._store.close()
             return 2
-        except (StoreError, sqlite3.Error, OSError, ValueError) as exc:
-            log.error("store %s: %s", self.config.store.path, exc)
+        except (StoreError, sqlite3.Error, psycopg.Error, OSError, ValueError) as exc:
+            log.error("store %s: %s", self._store.path if self._store else self.config.store.path, exc)
             return 1
         tasks = [
             asyncio.create_task(self.session.run(self.stopping), name="connection"),

@@ -28,8 +28,11 @@ import logging
 import sqlite3
 from dataclasses import dataclass, field
 
+import psycopg
+
 from collector.counters import ServiceCounters
-from collector.store import Store, WriteBatch
+from collector.store import WriteBatch
+from collector.storeapi import CollectorStore
 from common.backoff import Backoff
 from common.mqtt import MqttConnection
 
@@ -94,7 +97,7 @@ class StoreWriter:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._full.wait(), delay)
 
-    async def run(self, store: Store, stopping: asyncio.Event) -> None:
+    async def run(self, store: CollectorStore, stopping: asyncio.Event) -> None:
         """One transaction per gathering window until ``stopping``; then what is held is
         committed and acknowledged before returning (a clean shutdown loses
         nothing and leaves nothing for the broker to send again)."""
@@ -116,7 +119,7 @@ class StoreWriter:
             while pending.batch:
                 try:
                     result = await store.write(pending.batch)
-                except (sqlite3.Error, OSError) as exc:
+                except (sqlite3.Error, psycopg.Error, OSError) as exc:
                     # Nothing of this batch is acknowledged: retry it (messages behind it wait,
                     # and the broker stops sending once receive_maximum are unacknowledged).
                     self.counters.store_errors += 1
