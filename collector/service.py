@@ -56,6 +56,7 @@ from collector.ingest import (
     StateReceived,
     StatusReceived,
 )
+from collector.leader import AdvisoryLeader, Leadership, SoleLeader, lock_key, runs_here
 from collector.learn import FleetLearner, ModelReference
 from collector.public.shell import PublicPublisher, live_source
 from collector.router import Router, configured_router
@@ -124,12 +125,27 @@ class CollectorService:
         self.learner = FleetLearner(ModelReference(config.eta.model))
         self.arrivals = ArrivalDetector()
         self._to_learn: dict[str, list[Fix]] = {}
+        # Several collectors on one PostgreSQL: the one holding the lock publishes ETAs,
+        # ticks the public feed and prunes (collector.leader); on SQLite, this one.
+        self.leader: Leadership = (
+            AdvisoryLeader(config.store.url, lock_key(config.fleet), on_change=self._leadership_changed)
+            if config.store.url is not None
+            else SoleLeader()
+        )
+        # In a shared group, this collector stores its share of the positions and sees
+        # all of them (QoS 0, not stored) on a second connection for its fleet state.
+        self.shared = config.ingest.shared_group is not None
+        self.view_session = (
+            BrokerSession(config, self.topics, self._on_view_delivery, self.counters, view=True)
+            if self.shared
+            else None
+        )
         self.eta = EtaPublisher(
             config.eta,
             self.topics,
             self.fleet,
             self.incidents,
-            self.session.publish,
+            self._publish_eta,
             self.counters,
             # OSRM now; the road graph of [eta] osm is read in start(), off the event loop.
             router=router or (configured_router(config.router, None) if config.router.osrm_url else None),
@@ -156,6 +172,35 @@ class CollectorService:
     def publish(self, topic: str, payload: bytes, retain: bool = False) -> bool:
         """Publish at QoS 1 if connected; False if not (see :meth:`BrokerSession.publish`)."""
         return self.session.publish(topic, payload, retain)
+
+    def _publish_eta(self, topic: str, payload: bytes, retain: bool = False) -> bool:
+        """ETAs (and their deletion) only from the leader; False elsewhere, so that
+        the ETA loop keeps them due and publishes them when this one leads."""
+        return runs_here("eta", leader=self.leader.is_leader) and self.session.publish(topic, payload, retain)
+
+    def _leadership_changed(self, leader: bool) -> None:
+        self.eta.published.clear()  # as a new leader: everything is published afresh
+        if leader:
+            self.eta.watch_open_incidents()
+            self.eta.fleet_changed()
+
+    def _on_view_delivery(self, _connection: MqttConnection, delivery: Delivery) -> None:
+        """A position from the fleet-view connection: the fleet state only (its
+        shared-subscription copy, in this collector or another, is stored)."""
+        now = self.clock()
+        try:
+            event = self.ingest.receive(delivery.topic, delivery.payload, now)
+            if not isinstance(event, FixesReceived):
+                return
+            outcome = self.fleet.apply_fixes(event.unit, event.fixes, event.received)
+            if outcome.moved:
+                self.eta.fleet_changed()
+            arrivals = self._learn(event.unit, outcome.new)
+        except Exception:  # its stored copy is parked as a dead letter if it fails there too
+            return
+        if arrivals:
+            self.writer.batch.arrivals += arrivals
+            self.writer.wake()
 
     def _publish_failed(self, exc: BaseException) -> None:
         if self._reject_log.admit("publish", self.clock()) is not None:
@@ -193,7 +238,9 @@ class CollectorService:
         batch = self.writer.batch
         if isinstance(event, FixesReceived):
             outcome = self.fleet.apply_fixes(event.unit, event.fixes, event.received)
-            batch.add_fixes(event.fixes if replay else outcome.new, event.received)
+            # In a shared group the view connection may have applied these first: store
+            # them all (the store's key counts each once).
+            batch.add_fixes(event.fixes if replay or self.shared else outcome.new, event.received)
             self.counters.duplicates += outcome.duplicates
             if outcome.moved:
                 self.eta.fleet_changed()
@@ -284,6 +331,9 @@ class CollectorService:
                 await asyncio.wait_for(self.stopping.wait(), delay)
             if self.stopping.is_set():
                 return
+            if not runs_here(task.name, leader=self.leader.is_leader):
+                delay = min(task.interval_s, 1.0)  # look again soon: this one may become the leader
+                continue
             try:
                 await task.fn(self.clock())
             except Exception:
@@ -381,6 +431,8 @@ class CollectorService:
             asyncio.create_task(self.session.run(self.stopping), name="connection"),
             asyncio.create_task(self.writer.run(self.store, self.stopping), name="writer"),
             asyncio.create_task(self.eta.run(self.stopping), name="eta"),
+            asyncio.create_task(self.leader.run(self.stopping), name="leader"),
+            *([asyncio.create_task(self.view_session.run(self.stopping), name="view")] if self.view_session else []),
             *(asyncio.create_task(self._run_periodic(p), name=p.name) for p in self.periodic),
         ]
         self.notifier.ready("started; connecting to the broker")
@@ -417,6 +469,8 @@ class CollectorService:
         if self.public_feed is not None:
             self.public_feed.close()
         await self.session.disconnect()
+        if self.view_session is not None:
+            await self.view_session.disconnect()
         if self._store is not None:
             await self._store.close()
         log.info("stopped: %s", self.stats_line())
