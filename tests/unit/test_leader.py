@@ -8,7 +8,7 @@ from collector.leader import ONCE_DUTIES, AdvisoryLeader, SoleLeader, lock_key, 
 
 
 def test_once_duties_run_only_in_the_leader_the_rest_everywhere() -> None:
-    assert ONCE_DUTIES == {"eta", "public", "retention"}
+    assert {"eta", "public", "retention"} == ONCE_DUTIES
     for duty in ONCE_DUTIES:
         assert runs_here(duty, leader=True) and not runs_here(duty, leader=False)
     for duty in ("stats", "dead-letters", "learn"):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -103,3 +104,22 @@ def test_an_unreachable_server_is_one_clear_error() -> None:
     with pytest.raises(StoreError, match="cannot connect") as caught:
         asyncio.run(PgStore.open("postgresql://nobody:secret@127.0.0.1:1/x?connect_timeout=1", timeout_s=2.0))
     assert "secret" not in str(caught.value)
+
+
+def test_the_command_line_reads_and_checks_the_postgres_store(pg_url: str) -> None:
+    from collector.commands import _check_postgres, _open_store
+    from collector.config import config_from_table
+    from common.tomlconfig import parse_toml
+
+    config = config_from_table(parse_toml(f'fleet = "t"\n[store]\nurl = "{pg_url}"\n', Path("c.toml")))
+
+    async def main() -> tuple[bool, str, int]:
+        result = await _check_postgres(config)
+        store = await _open_store(config)
+        try:
+            return result.ok, result.detail, await store.count_fixes()
+        finally:
+            await store.close()
+
+    ok, detail, fixes = asyncio.run(main())
+    assert ok and "schema 3, 0 fixes" in detail and fixes == 0
