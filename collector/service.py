@@ -377,6 +377,11 @@ class CollectorService:
         snapshot = await self._store.snapshot(now=self.clock())
         snapshot.restore(self.fleet, self.incidents)
         self.eta.watch_open_incidents()
+        if self.shared and c.url is None:
+            log.warning(
+                "[ingest] shared_group without [store] url: this collector keeps only its share of the "
+                "positions in its own SQLite file and publishes ETAs as if alone (docs/scale.md)"
+            )
         log.info("store %s: %d units, %d open incidents", self._store.path, len(self.fleet), len(self.incidents.open()))
         await self._load_roads()
         p = self.config.public
