@@ -156,7 +156,7 @@ WHERE time_ms >= %s AND time_ms < %s GROUP BY 1 ORDER BY 1
 _TRACK = "SELECT time_ms, lat, lon FROM fixes WHERE unit = %s AND time_ms >= %s AND time_ms < %s ORDER BY time_ms"
 
 
-def _timed(conn: psycopg.Connection[tuple[object, ...]], sql: str, args: tuple[object, ...]) -> str:
+def _timed(conn: psycopg.Connection[tuple[object, ...]], sql: str, args: tuple[object, ...] | dict[str, int]) -> str:
     samples = []
     for _ in range(REPEAT):
         start = time.perf_counter()
@@ -192,7 +192,8 @@ def history(pg: PgServer, cars: int, days: int, every_s: int) -> None:
             label = "day partitions" if partitioned else "one table"
             print(f"  {label} ({filled:.0f} s to generate and index, {size[0] if size else '?'}):")
             tick = end - 600_000
-            print(f"    public feed tick (latest_at):  {_timed(conn, _LATEST_AT, (tick,))}")
+            args = {"until": tick, "since": tick - DAY_MS}
+            print(f"    public feed tick (latest_at):  {_timed(conn, _LATEST_AT, args)}")
             print(f"    a week of trends per hour:     {_timed(conn, _TRENDS, (end - 7 * DAY_MS, end))}")
             print(f"    one car's track over a day:    {_timed(conn, _TRACK, ('PC-0007', end - DAY_MS, end))}")
 

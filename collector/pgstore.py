@@ -33,17 +33,17 @@ from collector.arrivals import Arrival
 from collector.deadletters import DeadLetter
 from collector.partitions import Partition, expired, partitions_for
 from collector.store import (
-    _EPOCH,
+    UNIX_EPOCH,
     FleetSnapshot,
     StoredFix,
     StoreError,
     UnitHistory,
     WriteBatch,
     WriteResult,
-    _fix_row,
-    _fix_time_ms,
-    _ms,
-    _stored_fix,
+    fix_row,
+    fix_time_ms,
+    stored_fix,
+    to_ms,
 )
 from common.wire import DutyStatus, IncidentStatus, UnitState, decode_incident, encode_incident
 
@@ -119,13 +119,28 @@ _INSERT_FIXES: Final = f"""
     SELECT count(*) FROM inserted
 """
 
+# Each unit's newest fix at or before a time, looked for first in the last day
+# (%(since)s: one or two partitions, where nearly every unit is), then without that
+# bound for the units not found there (%(all)s true: parked for longer), so the
+# answer is the same as SQLite's without probing every day for every unit.
 _LATEST_AT: Final = f"""
-    SELECT {", ".join(f"f.{c}" for c in _FIX_COLUMNS.split(", "))}
-    FROM latest AS l CROSS JOIN LATERAL (
-        SELECT * FROM fixes WHERE unit = l.unit AND time_ms <= %s ORDER BY time_ms DESC, seq DESC LIMIT 1
-    ) AS f
-    ORDER BY f.unit
+    WITH recent AS (
+        SELECT {", ".join(f"f.{c}" for c in _FIX_COLUMNS.split(", "))}
+        FROM latest AS l CROSS JOIN LATERAL (
+            SELECT * FROM fixes WHERE unit = l.unit AND time_ms <= %(until)s AND time_ms > %(since)s
+            ORDER BY time_ms DESC, seq DESC LIMIT 1
+        ) AS f
+    ), older AS (
+        SELECT {", ".join(f"f.{c}" for c in _FIX_COLUMNS.split(", "))}
+        FROM latest AS l CROSS JOIN LATERAL (
+            SELECT * FROM fixes WHERE unit = l.unit AND time_ms <= %(since)s
+            ORDER BY time_ms DESC, seq DESC LIMIT 1
+        ) AS f
+        WHERE NOT EXISTS (SELECT 1 FROM recent WHERE recent.unit = l.unit)
+    )
+    SELECT * FROM recent UNION ALL SELECT * FROM older ORDER BY unit
 """
+_LATEST_AT_WINDOW_MS: Final = 86_400_000
 
 
 def _upsert_since(table: str, column: str) -> str:
@@ -222,7 +237,7 @@ class PgStore:
             try:
                 async with conn.transaction():
                     if batch.fixes:
-                        rows = [_fix_row(f, received) for f, received in batch.fixes]
+                        rows = [fix_row(f, received) for f, received in batch.fixes]
                         await self._ensure_partitions(conn, partitions_for(r[2] for r in rows))
                         cur = await conn.execute(_INSERT_FIXES, [list(column) for column in zip(*rows, strict=True)])
                         row = await cur.fetchone()
@@ -238,11 +253,11 @@ class PgStore:
             if batch.statuses:
                 await cur.executemany(
                     _upsert_since("unit_status", "status"),
-                    [(u, None if s is None else s.value, _ms(t)) for u, s, t in batch.statuses],
+                    [(u, None if s is None else s.value, to_ms(t)) for u, s, t in batch.statuses],
                 )
             if batch.states:
                 await cur.executemany(
-                    _upsert_since("unit_state", "state"), [(u, s.value, _ms(t)) for u, s, t in batch.states]
+                    _upsert_since("unit_state", "state"), [(u, s.value, to_ms(t)) for u, s, t in batch.states]
                 )
             if batch.incidents:
                 await cur.executemany(
@@ -250,28 +265,28 @@ class PgStore:
                     ON CONFLICT (id) DO UPDATE SET status = excluded.status, payload = excluded.payload,
                         updated_ms = excluded.updated_ms, closed_ms = coalesce(incidents.closed_ms, excluded.closed_ms)
                     WHERE excluded.updated_ms >= incidents.updated_ms""",
-                    [(i.id, i.status.value, encode_incident(i).decode(), _ms(t),
-                      _ms(t) if i.status is IncidentStatus.CLOSED else None) for i, t in batch.incidents],
+                    [(i.id, i.status.value, encode_incident(i).decode(), to_ms(t),
+                      to_ms(t) if i.status is IncidentStatus.CLOSED else None) for i, t in batch.incidents],
                 )  # fmt: skip
             if batch.incidents or batch.cleared_incidents:
                 for incident_id, _t in batch.cleared_incidents:
                     await cur.execute("DELETE FROM incidents WHERE id = %s", (incident_id,))
                 log: list[tuple[str, int, str | None]] = [
-                    (i.id, _ms(t), encode_incident(i).decode()) for i, t in batch.incidents
+                    (i.id, to_ms(t), encode_incident(i).decode()) for i, t in batch.incidents
                 ]
-                log += [(incident_id, _ms(t), None) for incident_id, t in batch.cleared_incidents]
+                log += [(incident_id, to_ms(t), None) for incident_id, t in batch.cleared_incidents]
                 await cur.executemany("INSERT INTO incident_log (id, received_ms, payload) VALUES (%s, %s, %s)", log)
             if batch.arrivals:
                 await cur.executemany(
                     """INSERT INTO arrivals (incident, unit, priority, called_ms, dispatched_ms, arrived_ms,
                        predicted_s, method, how) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING""",
-                    [(a.incident, a.unit, a.priority, _ms(a.called), _ms(a.dispatched), _ms(a.arrived),
+                    [(a.incident, a.unit, a.priority, to_ms(a.called), to_ms(a.dispatched), to_ms(a.arrived),
                       a.predicted_s, a.method, a.how) for a in batch.arrivals],
                 )  # fmt: skip
             if batch.dead_letters:
                 await cur.executemany(
                     "INSERT INTO dead_letters (topic, payload, received_ms, error) VALUES (%s, %s, %s, %s)",
-                    [(d.topic, d.payload, _ms(d.received), d.error) for d in batch.dead_letters],
+                    [(d.topic, d.payload, to_ms(d.received), d.error) for d in batch.dead_letters],
                 )
             if batch.replayed:
                 await cur.execute("DELETE FROM dead_letters WHERE id = ANY(%s)", (list(batch.replayed),))
@@ -284,7 +299,7 @@ class PgStore:
     async def prune(self, older_than: float, *, batch_rows: int = 5000) -> int:
         """Drop the days of history wholly before ``older_than``; in the day it falls
         inside, and in the incident log, delete ``batch_rows`` per transaction."""
-        cutoff = _ms(older_than)
+        cutoff = to_ms(older_than)
         total = 0
         async with self._pool.connection() as conn:
             cur = await conn.execute(
@@ -323,7 +338,7 @@ class PgStore:
 
     # -- reading -------------------------------------------------------------
 
-    async def _rows(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    async def _rows(self, sql: str, args: Sequence[Any] | dict[str, Any] = ()) -> list[tuple[Any, ...]]:
         async with self._pool.connection() as conn:
             cur = await conn.execute(sql.encode(), args)
             return list(await cur.fetchall())
@@ -336,13 +351,15 @@ class PgStore:
         return await self._one("SELECT count(*) FROM fixes")
 
     async def latest(self) -> list[StoredFix]:
-        return [_stored_fix(r) for r in await self._rows(f"SELECT {_FIX_COLUMNS} FROM latest ORDER BY unit")]
+        return [stored_fix(r) for r in await self._rows(f"SELECT {_FIX_COLUMNS} FROM latest ORDER BY unit")]
 
     async def latest_at(self, time: float) -> list[StoredFix]:
         """Each unit's newest fix at or before ``time`` (see Store.latest_at): one
-        index descent per unit through the (unit, time) index of the newest days."""
-        when = _fix_time_ms(_EPOCH + dt.timedelta(seconds=time))
-        return [_stored_fix(r) for r in await self._rows(_LATEST_AT, (when,))]
+        index descent per unit in the last day's partitions, and further back only
+        for the units with no fix in that day."""
+        when = fix_time_ms(UNIX_EPOCH + dt.timedelta(seconds=time))
+        args = {"until": when, "since": when - _LATEST_AT_WINDOW_MS}
+        return [stored_fix(r) for r in await self._rows(_LATEST_AT, args)]
 
     async def iter_fixes(
         self,
@@ -359,8 +376,8 @@ class PgStore:
         key = "time_ms, unit, seq" if order == "time" else "unit, time_ms, seq"
         where = ["time_ms >= %s", "time_ms < %s"]
         args: list[Any] = [
-            _ms(since) if since is not None else -_NO_TIME,
-            _ms(until) if until is not None else _NO_TIME,
+            to_ms(since) if since is not None else -_NO_TIME,
+            to_ms(until) if until is not None else _NO_TIME,
         ]
         if units:
             where.append("unit = ANY(%s)")
@@ -373,7 +390,7 @@ class PgStore:
                 (*args, *(after or ()), page),
             )
             for row in rows:
-                yield _stored_fix(row)
+                yield stored_fix(row)
             if len(rows) < page:
                 return
             unit, seq, time_ms = rows[-1][:3]
@@ -381,7 +398,7 @@ class PgStore:
 
     async def snapshot(self, *, now: float, window_s: float = 3600.0) -> FleetSnapshot:
         latest = await self.latest()
-        cutoff = _ms(now - window_s)
+        cutoff = to_ms(now - window_s)
         spans: dict[str, list[Any]] = {}
         for unit, low, high in await self._rows(
             "SELECT unit, min(seq), max(seq) FROM fixes WHERE time_ms >= %s GROUP BY unit", (cutoff,)
@@ -458,14 +475,14 @@ class PgStore:
         rows = await self._rows(
             """SELECT incident, unit, priority, called_ms, dispatched_ms, arrived_ms, predicted_s, method, how
                FROM arrivals WHERE arrived_ms >= %s ORDER BY arrived_ms, incident, unit""",
-            (_ms(since) if since is not None else -_NO_TIME,),
+            (to_ms(since) if since is not None else -_NO_TIME,),
         )
         return [Arrival(i, u, p, c / 1000, d / 1000, a / 1000, ps, m, h) for i, u, p, c, d, a, ps, m, h in rows]
 
     async def incident_log(self, *, since: float | None = None) -> list[tuple[str, float, Any]]:
         rows = await self._rows(
             "SELECT id, received_ms, payload FROM incident_log WHERE received_ms >= %s ORDER BY received_ms, n",
-            (_ms(since) if since is not None else -_NO_TIME,),
+            (to_ms(since) if since is not None else -_NO_TIME,),
         )
         return [(i, t / 1000, None if p is None else decode_incident(p)) for i, t, p in rows]
 

@@ -168,10 +168,12 @@ def test_latest_at_gives_positions_as_they_were(store_at: Path | str) -> None:
     async def body(store: Store) -> None:
         await store.write(batch_of(wf("A", 1, 0), wf("A", 2, 10), wf("A", 3, 20), wf("B", 1, 15), wf("C", 7, 5)))
         await store.write(batch_of(wf("A", 4, 12)))  # a late backlog fix between 2 and 3
+        await store.write(batch_of(wf("D", 1, -3 * 86400.0)))  # parked for days: older partitions too
         at = {s.fix.unit: s.fix.seq for s in await store.latest_at(EPOCH + 12.5)}
-        assert at == {"A": 4, "C": 7}  # B had no fix yet
-        assert {s.fix.unit: s.fix.seq for s in await store.latest_at(EPOCH + 100)} == {"A": 3, "B": 1, "C": 7}
-        assert await store.latest_at(EPOCH - 1) == []
+        assert at == {"A": 4, "C": 7, "D": 1}  # B had no fix yet
+        assert {s.fix.unit: s.fix.seq for s in await store.latest_at(EPOCH + 100)} == {"A": 3, "B": 1, "C": 7, "D": 1}
+        assert [s.fix.unit for s in await store.latest_at(EPOCH - 1)] == ["D"]
+        assert await store.latest_at(EPOCH - 4 * 86400.0) == []
 
     run(store_at, body)
 
