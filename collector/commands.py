@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO, TypeVar
 
+import psycopg
+
 from collector.arrivals import Arrival
 from collector.calibrate import Calibration, DriveSamples, Track, calibrate, cut_at_arrival, drive_samples, evaluate
 from collector.config import CollectorConfig
@@ -31,6 +33,7 @@ from collector.fleet import FleetState
 from collector.incidents import IncidentBook, conflicts, same_call
 from collector.router import configured_router, route_all, router_candidates
 from collector.store import Store, StoreError
+from collector.storeapi import CollectorStore, open_store
 from common.checkreport import CheckResult, broker_failure, format_report
 from common.errors import ActiveCallsError
 from common.mqtt import ConnectionLostError, MqttConnection, MqttError, MqttSettings, tls_context
@@ -228,7 +231,12 @@ async def fetch_incident(config: CollectorConfig, incident_id: str) -> Incident:
 # -- reading the database -----------------------------------------------------------
 
 
-async def _open_store(config: CollectorConfig) -> Store:
+async def _open_store(config: CollectorConfig) -> CollectorStore:
+    if config.store.url is not None:  # PostgreSQL (docs/scale.md)
+        try:
+            return await open_store(config.store)
+        except (StoreError, psycopg.Error, OSError) as exc:
+            raise CommandError(f"store: {exc}") from None
     path = config.store.path
     if not path.exists():
         raise CommandError(f"{path}: no database (has the collector run with this configuration?)")
@@ -413,6 +421,20 @@ async def calibrate_from_store(
 # -- check ---------------------------------------------------------------------------------
 
 
+async def _check_postgres(config: CollectorConfig) -> CheckResult:
+    try:
+        store = await open_store(config.store)
+        try:
+            version = await store.schema_version()
+            fixes = await store.count_fixes()
+            await store.check_writable()
+        finally:
+            await store.close()
+    except Exception as exc:  # any failure is the answer to the question
+        return CheckResult("database", False, f"{exc}", "check [store] url, the server, and the user's rights")
+    return CheckResult("database", True, f"{store.path}: writable, schema {version}, {fixes} fixes")
+
+
 async def _check_database(path: Path) -> CheckResult:
     as_user = (
         "the service's user must own it (systemd's StateDirectory= does it); run check as that user: "
@@ -497,7 +519,7 @@ async def run_checks(config: CollectorConfig) -> list[CheckResult]:
         CheckResult("config", True, f"{config.path} read, every key valid"),
         *([identity] if identity is not None else []),
         await _check_broker(config),
-        await _check_database(config.store.path),
+        await (_check_database(config.store.path) if config.store.url is None else _check_postgres(config)),
     ]
 
 

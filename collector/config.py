@@ -79,6 +79,7 @@ class CliSettings:
 class StoreSettings:
     path: Path = field(default_factory=default_db_path)
     synchronous: str = "FULL"
+    url: str | None = None  # postgresql://...: the PostgreSQL store instead of the SQLite file
     retention_days: float = 90.0
     prune_every_s: float = 3600.0
 
@@ -148,7 +149,11 @@ def _cli(t: Table, mqtt: MqttSettings) -> CliSettings:
 
 
 def _store(t: Table) -> StoreSettings:
+    url = t.get_str("url", None)
+    if url is not None and not url.startswith(("postgresql://", "postgres://")):
+        raise t.error("url", f"must start with postgresql://, got {url.partition(':')[0]!r}:...")
     settings = StoreSettings(
+        url=url,
         path=t.get_path("path", default_db_path()),
         synchronous=t.get_choice("synchronous", ("FULL", "EXTRA", "NORMAL"), "FULL"),
         retention_days=t.get_float("retention_days", 90.0, low=0.0, low_exclusive=True),

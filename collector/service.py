@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from functools import partial
 
 import numpy as np
+import psycopg
 
 from collector.arrivals import Arrival, ArrivalDetector
 from collector.config import CollectorConfig
@@ -55,11 +56,13 @@ from collector.ingest import (
     StateReceived,
     StatusReceived,
 )
+from collector.leader import AdvisoryLeader, Leadership, SoleLeader, lock_key, runs_here
 from collector.learn import FleetLearner, ModelReference
 from collector.public.shell import PublicPublisher, live_source
 from collector.router import Router, configured_router
 from collector.session import BrokerSession
-from collector.store import Store, StoreError
+from collector.store import StoreError
+from collector.storeapi import CollectorStore, open_store
 from collector.web.run import RunningSite, start_public_site
 from collector.writer import StoreWriter
 from common.fix import Fix
@@ -122,12 +125,27 @@ class CollectorService:
         self.learner = FleetLearner(ModelReference(config.eta.model))
         self.arrivals = ArrivalDetector()
         self._to_learn: dict[str, list[Fix]] = {}
+        # Several collectors on one PostgreSQL: the one holding the lock publishes ETAs,
+        # ticks the public feed and prunes (collector.leader); on SQLite, this one.
+        self.leader: Leadership = (
+            AdvisoryLeader(config.store.url, lock_key(config.fleet), on_change=self._leadership_changed)
+            if config.store.url is not None
+            else SoleLeader()
+        )
+        # In a shared group, this collector stores its share of the positions and sees
+        # all of them (QoS 0, not stored) on a second connection for its fleet state.
+        self.shared = config.ingest.shared_group is not None
+        self.view_session = (
+            BrokerSession(config, self.topics, self._on_view_delivery, self.counters, view=True)
+            if self.shared
+            else None
+        )
         self.eta = EtaPublisher(
             config.eta,
             self.topics,
             self.fleet,
             self.incidents,
-            self.session.publish,
+            self._publish_eta,
             self.counters,
             # OSRM now; the road graph of [eta] osm is read in start(), off the event loop.
             router=router or (configured_router(config.router, None) if config.router.osrm_url else None),
@@ -141,12 +159,12 @@ class CollectorService:
             Periodic("dead-letters", DEAD_LETTER_REPLAY_S, self._replay_dead_letters, first_after_s=1.0),
             Periodic("learn", 1.0, self._teach, first_after_s=1.0),
         ]
-        self._store: Store | None = None
+        self._store: CollectorStore | None = None
         self.public_feed: PublicPublisher | None = None
         self.site: RunningSite | None = None  # the public site ([web]), once started
 
     @property
-    def store(self) -> Store:
+    def store(self) -> CollectorStore:
         if self._store is None:
             raise RuntimeError("the store is opened by run()")
         return self._store
@@ -154,6 +172,35 @@ class CollectorService:
     def publish(self, topic: str, payload: bytes, retain: bool = False) -> bool:
         """Publish at QoS 1 if connected; False if not (see :meth:`BrokerSession.publish`)."""
         return self.session.publish(topic, payload, retain)
+
+    def _publish_eta(self, topic: str, payload: bytes, retain: bool = False) -> bool:
+        """ETAs (and their deletion) only from the leader; False elsewhere, so that
+        the ETA loop keeps them due and publishes them when this one leads."""
+        return runs_here("eta", leader=self.leader.is_leader) and self.session.publish(topic, payload, retain)
+
+    def _leadership_changed(self, leader: bool) -> None:
+        self.eta.published.clear()  # as a new leader: everything is published afresh
+        if leader:
+            self.eta.watch_open_incidents()
+            self.eta.fleet_changed()
+
+    def _on_view_delivery(self, _connection: MqttConnection, delivery: Delivery) -> None:
+        """A position from the fleet-view connection: the fleet state only (its
+        shared-subscription copy, in this collector or another, is stored)."""
+        now = self.clock()
+        try:
+            event = self.ingest.receive(delivery.topic, delivery.payload, now)
+            if not isinstance(event, FixesReceived):
+                return
+            outcome = self.fleet.apply_fixes(event.unit, event.fixes, event.received)
+            if outcome.moved:
+                self.eta.fleet_changed()
+            arrivals = self._learn(event.unit, outcome.new)
+        except Exception:  # its stored copy is parked as a dead letter if it fails there too
+            return
+        if arrivals:
+            self.writer.batch.arrivals += arrivals
+            self.writer.wake()
 
     def _publish_failed(self, exc: BaseException) -> None:
         if self._reject_log.admit("publish", self.clock()) is not None:
@@ -191,7 +238,9 @@ class CollectorService:
         batch = self.writer.batch
         if isinstance(event, FixesReceived):
             outcome = self.fleet.apply_fixes(event.unit, event.fixes, event.received)
-            batch.add_fixes(event.fixes if replay else outcome.new, event.received)
+            # In a shared group the view connection may have applied these first: store
+            # them all (the store's key counts each once).
+            batch.add_fixes(event.fixes if replay or self.shared else outcome.new, event.received)
             self.counters.duplicates += outcome.duplicates
             if outcome.moved:
                 self.eta.fleet_changed()
@@ -282,6 +331,9 @@ class CollectorService:
                 await asyncio.wait_for(self.stopping.wait(), delay)
             if self.stopping.is_set():
                 return
+            if not runs_here(task.name, leader=self.leader.is_leader):
+                delay = min(task.interval_s, 1.0)  # look again soon: this one may become the leader
+                continue
             try:
                 await task.fn(self.clock())
             except Exception:
@@ -321,11 +373,16 @@ class CollectorService:
     async def start(self) -> None:
         """Open the store and rebuild the state from it (before any message)."""
         c = self.config.store
-        self._store = await Store.open(c.path, synchronous=c.synchronous)
+        self._store = await open_store(c)
         snapshot = await self._store.snapshot(now=self.clock())
         snapshot.restore(self.fleet, self.incidents)
         self.eta.watch_open_incidents()
-        log.info("store %s: %d units, %d open incidents", c.path, len(self.fleet), len(self.incidents.open()))
+        if self.shared and c.url is None:
+            log.warning(
+                "[ingest] shared_group without [store] url: this collector keeps only its share of the "
+                "positions in its own SQLite file and publishes ETAs as if alone (docs/scale.md)"
+            )
+        log.info("store %s: %d units, %d open incidents", self._store.path, len(self.fleet), len(self.incidents.open()))
         await self._load_roads()
         p = self.config.public
         if p.enabled:  # after the restore: the feed reads the store and the live state
@@ -372,13 +429,15 @@ class CollectorService:
             if self._store is not None:
                 await self._store.close()
             return 2
-        except (StoreError, sqlite3.Error, OSError, ValueError) as exc:
-            log.error("store %s: %s", self.config.store.path, exc)
+        except (StoreError, sqlite3.Error, psycopg.Error, OSError, ValueError) as exc:
+            log.error("store %s: %s", self._store.path if self._store else self.config.store.path, exc)
             return 1
         tasks = [
             asyncio.create_task(self.session.run(self.stopping), name="connection"),
             asyncio.create_task(self.writer.run(self.store, self.stopping), name="writer"),
             asyncio.create_task(self.eta.run(self.stopping), name="eta"),
+            asyncio.create_task(self.leader.run(self.stopping), name="leader"),
+            *([asyncio.create_task(self.view_session.run(self.stopping), name="view")] if self.view_session else []),
             *(asyncio.create_task(self._run_periodic(p), name=p.name) for p in self.periodic),
         ]
         self.notifier.ready("started; connecting to the broker")
@@ -415,6 +474,8 @@ class CollectorService:
         if self.public_feed is not None:
             self.public_feed.close()
         await self.session.disconnect()
+        if self.view_session is not None:
+            await self.view_session.disconnect()
         if self._store is not None:
             await self._store.close()
         log.info("stopped: %s", self.stats_line())

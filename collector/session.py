@@ -20,17 +20,33 @@ from common.backoff import Backoff
 from common.mqtt import Delivery, MqttConnection, MqttError, connect_with_retry
 from common.wire import TopicKind, Topics
 
-__all__ = ["SUBSCRIBED_KINDS", "BrokerSession", "subscriptions"]
+__all__ = ["SHARED_KINDS", "SUBSCRIBED_KINDS", "BrokerSession", "subscriptions", "view_subscriptions"]
 
 log = logging.getLogger("collector")
 
 SUBSCRIBED_KINDS = (TopicKind.POS, TopicKind.TRACK, TopicKind.STATE, TopicKind.STATUS)
 
 
+# With a shared group, N collectors split these (each message goes to one of them,
+# which stores it); the rarer ones (states, statuses, incidents) every collector
+# takes whole: each keeps the whole fleet's state for its ETAs.
+SHARED_KINDS = (TopicKind.POS, TopicKind.TRACK)
+
+
 def subscriptions(topics: Topics, shared_group: str | None = None) -> list[str]:
-    """The topic filters the collector subscribes to (as a shared subscription with a group)."""
+    """The topic filters the collector subscribes to; with a group, the positions
+    as a shared subscription (``$share/<group>/...``)."""
     filters = [topics.unit_filter(kind) for kind in SUBSCRIBED_KINDS] + [topics.incidents_filter]
-    return [f"$share/{shared_group}/{f}" for f in filters] if shared_group else filters
+    if not shared_group:
+        return filters
+    shared = {topics.unit_filter(kind) for kind in SHARED_KINDS}
+    return [f"$share/{shared_group}/{f}" if f in shared else f for f in filters]
+
+
+def view_subscriptions(topics: Topics) -> list[str]:
+    """What a collector in a shared group also takes whole, at QoS 0, on a second
+    connection: every unit's newest position, for its fleet state (not stored)."""
+    return [topics.unit_filter(TopicKind.POS)]
 
 
 class BrokerSession:
@@ -43,7 +59,11 @@ class BrokerSession:
         *,
         on_status: Callable[[str | None], None] = lambda _text: None,
         on_publish_error: Callable[[BaseException], None] = lambda _exc: None,
+        view: bool = False,
     ) -> None:
+        """``view``: the fleet-view connection of a collector in a shared group
+        (:func:`view_subscriptions` at QoS 0, client id ``<id>-view``, no
+        persistent session: what it misses while away, the retained topics bring)."""
         self.config = config
         self.topics = topics
         self.on_delivery = on_delivery
@@ -51,6 +71,7 @@ class BrokerSession:
         self.on_status = on_status
         self.on_publish_error = on_publish_error
         self.connection: MqttConnection | None = None
+        self.view = view
         self.subscribed = asyncio.Event()  # set while subscribed (tests and check wait on it)
 
     @property
@@ -76,14 +97,16 @@ class BrokerSession:
         settings = self.config.mqtt
         ingest = self.config.ingest
         backoff = Backoff(settings.backoff_initial_s, settings.backoff_max_s)
-        filters = subscriptions(self.topics, ingest.shared_group)
+        filters = view_subscriptions(self.topics) if self.view else subscriptions(self.topics, ingest.shared_group)
+        qos = 0 if self.view else 1
 
         def make() -> MqttConnection:
             holder: list[MqttConnection] = []
             connection = MqttConnection(
                 settings,
+                client_id=f"{settings.client_id}-view" if self.view else None,
                 on_delivery=lambda d: self.on_delivery(holder[0], d),
-                session_expiry_s=ingest.session_expiry_s,
+                session_expiry_s=None if self.view else ingest.session_expiry_s,
                 receive_maximum=ingest.receive_maximum,
             )
             holder.append(connection)
@@ -101,7 +124,7 @@ class BrokerSession:
             self.counters.sessions += 1
             try:
                 for topic_filter in filters:
-                    await connection.subscribe(topic_filter, 1)
+                    await connection.subscribe(topic_filter, qos)
             except MqttError as exc:
                 log.error("broker: %s", exc)
                 connection.abort(exc)

@@ -43,6 +43,7 @@ from common.wire import DutyStatus, Incident, IncidentStatus, UnitState, WireFix
 __all__ = [
     "MIGRATIONS",
     "SCHEMA_VERSION",
+    "UNIX_EPOCH",
     "FleetSnapshot",
     "Store",
     "StoreError",
@@ -50,6 +51,10 @@ __all__ = [
     "UnitHistory",
     "WriteBatch",
     "WriteResult",
+    "fix_row",
+    "fix_time_ms",
+    "stored_fix",
+    "to_ms",
 ]
 
 
@@ -155,17 +160,19 @@ _UPSERT_STATUS: Final = _upsert_since("unit_status", "status")
 _UPSERT_STATE: Final = _upsert_since("unit_state", "state")
 
 
-def _ms(seconds: float) -> int:
+def to_ms(seconds: float) -> int:
+    """POSIX seconds as the stores keep them: integer milliseconds."""
     return math.floor(seconds * 1000)
 
 
-_EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+UNIX_EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _MS: Final = dt.timedelta(milliseconds=1)
 
 
-def _fix_time_ms(time: dt.datetime) -> int:
+def fix_time_ms(time: dt.datetime) -> int:
+    """A fix time as the stores keep it: integer milliseconds since the epoch."""
     # Integer arithmetic: a float timestamp can land a millisecond off.
-    return (time - _EPOCH) // _MS
+    return (time - UNIX_EPOCH) // _MS
 
 
 @dataclass(slots=True)
@@ -240,12 +247,13 @@ class FleetSnapshot:
             book.apply(incident, received)
 
 
-def _fix_row(wire_fix: WireFix, received: float) -> list[Any]:
+def fix_row(wire_fix: WireFix, received: float) -> list[Any]:
+    """A fix as a row of the history (``_FIX_COLUMNS``), for either store."""
     f = wire_fix.fix
     return [
         wire_fix.unit,
         wire_fix.seq,
-        _fix_time_ms(f.time),
+        fix_time_ms(f.time),
         f.lat,
         f.lon,
         f.alt,
@@ -254,13 +262,14 @@ def _fix_row(wire_fix: WireFix, received: float) -> list[Any]:
         f.mode,
         f.hdop,
         f.sats,
-        _ms(received),
+        to_ms(received),
     ]
 
 
-def _stored_fix(row: Sequence[Any]) -> StoredFix:
+def stored_fix(row: Sequence[Any]) -> StoredFix:
+    """A history row back as the fix it was, for either store."""
     unit, seq, time_ms, lat, lon, alt, speed, track, mode, hdop, sats, received_ms = row
-    time = _EPOCH + time_ms * _MS
+    time = UNIX_EPOCH + time_ms * _MS
     return StoredFix(WireFix(unit, seq, Fix(time, lat, lon, alt, speed, track, mode, hdop, sats)), received_ms / 1000)
 
 
@@ -318,19 +327,38 @@ class Store:
     # -- writing -------------------------------------------------------------
 
     async def write(self, batch: WriteBatch) -> WriteResult:
-        """Store a batch. Fixes go in one statement (one await, one transaction);
-        statuses, states and incidents, rarer, in one statement per kind."""
+        """Store a batch in one transaction (one commit, one fsync). Fixes go in
+        one statement (one await); statuses, states and incidents, rarer, in one
+        statement per kind. A batch of fixes alone is that statement's own
+        transaction: no BEGIN and COMMIT round trips."""
+        db = self._db
+        one_statement = not (
+            batch.statuses or batch.states or batch.incidents or batch.cleared_incidents or batch.arrivals
+            or batch.dead_letters or batch.replayed or batch.replay_failed
+        )  # fmt: skip
+        if one_statement:
+            return await self._write_parts(batch)
+        await db.execute("BEGIN IMMEDIATE")
+        try:
+            result = await self._write_parts(batch)
+            await db.execute("COMMIT")
+        except BaseException:
+            await rollback_if_open(db)
+            raise
+        return result
+
+    async def _write_parts(self, batch: WriteBatch) -> WriteResult:
         inserted = 0
         db = self._db
         if batch.fixes:
-            payload = json.dumps([_fix_row(f, received) for f, received in batch.fixes], allow_nan=False)
+            payload = json.dumps([fix_row(f, received) for f, received in batch.fixes], allow_nan=False)
             async with db.execute(_INSERT_FIXES, (payload,)) as cursor:
                 inserted = cursor.rowcount
         if batch.statuses:
-            rows = [[u, None if s is None else s.value, _ms(t)] for u, s, t in batch.statuses]
+            rows = [[u, None if s is None else s.value, to_ms(t)] for u, s, t in batch.statuses]
             await db.execute(_UPSERT_STATUS, (json.dumps(rows),))
         if batch.states:
-            rows = [[u, s.value, _ms(t)] for u, s, t in batch.states]
+            rows = [[u, s.value, to_ms(t)] for u, s, t in batch.states]
             await db.execute(_UPSERT_STATE, (json.dumps(rows),))
         if batch.incidents or batch.cleared_incidents:
             await self._write_incidents(batch)
@@ -338,7 +366,7 @@ class Store:
             await db.executemany(
                 """INSERT OR IGNORE INTO arrivals (incident, unit, priority, called_ms, dispatched_ms, arrived_ms,
                    predicted_s, method, how) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-                [(a.incident, a.unit, a.priority, _ms(a.called), _ms(a.dispatched), _ms(a.arrived), a.predicted_s,
+                [(a.incident, a.unit, a.priority, to_ms(a.called), to_ms(a.dispatched), to_ms(a.arrived), a.predicted_s,
                   a.method, a.how) for a in batch.arrivals],
             )  # fmt: skip
         if batch.dead_letters or batch.replayed or batch.replay_failed:
@@ -348,21 +376,15 @@ class Store:
     async def _write_dead_letters(self, batch: WriteBatch) -> None:
         # After the batch's other writes: a replayed letter goes once what it carried is stored.
         db = self._db
-        await db.execute("BEGIN IMMEDIATE")
-        try:
-            await db.executemany(
-                "INSERT INTO dead_letters (topic, payload, received_ms, error) VALUES (?, ?, ?, ?)",
-                [(d.topic, d.payload, _ms(d.received), d.error) for d in batch.dead_letters],
-            )
-            await db.executemany("DELETE FROM dead_letters WHERE id = ?", [(i,) for i in batch.replayed])
-            await db.executemany(
-                "UPDATE dead_letters SET error = ?, attempts = attempts + 1, replay = 0 WHERE id = ?",
-                [(error, i) for i, error in batch.replay_failed],
-            )
-            await db.execute("COMMIT")
-        except BaseException:
-            await rollback_if_open(db)
-            raise
+        await db.executemany(
+            "INSERT INTO dead_letters (topic, payload, received_ms, error) VALUES (?, ?, ?, ?)",
+            [(d.topic, d.payload, to_ms(d.received), d.error) for d in batch.dead_letters],
+        )
+        await db.executemany("DELETE FROM dead_letters WHERE id = ?", [(i,) for i in batch.replayed])
+        await db.executemany(
+            "UPDATE dead_letters SET error = ?, attempts = attempts + 1, replay = 0 WHERE id = ?",
+            [(error, i) for i, error in batch.replay_failed],
+        )
 
     async def _write_incidents(self, batch: WriteBatch) -> None:
         upserts = [
@@ -370,36 +392,30 @@ class Store:
                 i.id,
                 i.status.value,
                 encode_incident(i).decode(),
-                _ms(t),
-                _ms(t) if i.status is IncidentStatus.CLOSED else None,
+                to_ms(t),
+                to_ms(t) if i.status is IncidentStatus.CLOSED else None,
             )
             for i, t in batch.incidents
         ]
         log: list[tuple[str, int, str | None]] = [
-            (i.id, _ms(t), encode_incident(i).decode()) for i, t in batch.incidents
+            (i.id, to_ms(t), encode_incident(i).decode()) for i, t in batch.incidents
         ]
-        log += [(incident_id, _ms(t), None) for incident_id, t in batch.cleared_incidents]
-        await self._db.execute("BEGIN IMMEDIATE")
-        try:
-            await self._db.executemany(
-                """INSERT INTO incidents (id, status, payload, updated_ms, closed_ms) VALUES (?, ?, ?, ?, ?)
-                ON CONFLICT (id) DO UPDATE SET status = excluded.status, payload = excluded.payload,
-                    updated_ms = excluded.updated_ms, closed_ms = coalesce(incidents.closed_ms, excluded.closed_ms)
-                WHERE excluded.updated_ms >= incidents.updated_ms""",
-                upserts,
-            )
-            await self._db.executemany("DELETE FROM incidents WHERE id = ?", [(i,) for i, _ in batch.cleared_incidents])
-            await self._db.executemany("INSERT INTO incident_log (id, received_ms, payload) VALUES (?, ?, ?)", log)
-            await self._db.execute("COMMIT")
-        except BaseException:
-            await rollback_if_open(self._db)
-            raise
+        log += [(incident_id, to_ms(t), None) for incident_id, t in batch.cleared_incidents]
+        await self._db.executemany(
+            """INSERT INTO incidents (id, status, payload, updated_ms, closed_ms) VALUES (?, ?, ?, ?, ?)
+            ON CONFLICT (id) DO UPDATE SET status = excluded.status, payload = excluded.payload,
+                updated_ms = excluded.updated_ms, closed_ms = coalesce(incidents.closed_ms, excluded.closed_ms)
+            WHERE excluded.updated_ms >= incidents.updated_ms""",
+            upserts,
+        )
+        await self._db.executemany("DELETE FROM incidents WHERE id = ?", [(i,) for i, _ in batch.cleared_incidents])
+        await self._db.executemany("INSERT INTO incident_log (id, received_ms, payload) VALUES (?, ?, ?)", log)
 
     async def prune(self, older_than: float, *, batch_rows: int = 5000) -> int:
         """Delete history (fixes, incident log) with times before ``older_than``,
         ``batch_rows`` per transaction so readers and writers are never held up
         for long. Newest positions, statuses and incidents stay."""
-        cutoff = _ms(older_than)
+        cutoff = to_ms(older_than)
         total = 0
         for table, column, key in (("fixes", "time_ms", "unit, seq"), ("incident_log", "received_ms", "rowid")):
             while True:
@@ -427,14 +443,14 @@ class Store:
 
     async def latest(self) -> list[StoredFix]:
         async with self._db.execute(f"SELECT {_FIX_COLUMNS} FROM latest ORDER BY unit") as cursor:
-            return [_stored_fix(row) for row in await cursor.fetchall()]
+            return [stored_fix(row) for row in await cursor.fetchall()]
 
     async def latest_at(self, time: float) -> list[StoredFix]:
         """Each unit's newest fix with a fix time at or before ``time``: positions as
         they were then (the public feed shows them late). Units with no fix that
         old are left out. Uses the (unit, time) index: one lookup per unit."""
-        async with self._db.execute(_LATEST_AT, (_fix_time_ms(_EPOCH + dt.timedelta(seconds=time)),)) as cursor:
-            return [_stored_fix(row) for row in await cursor.fetchall()]
+        async with self._db.execute(_LATEST_AT, (fix_time_ms(UNIX_EPOCH + dt.timedelta(seconds=time)),)) as cursor:
+            return [stored_fix(row) for row in await cursor.fetchall()]
 
     async def iter_fixes(
         self,
@@ -451,7 +467,10 @@ class Store:
             raise ValueError(f"order must be 'time' or 'unit', got {order!r}")
         key = ("time_ms", "unit", "seq") if order == "time" else ("unit", "time_ms", "seq")
         where = ["time_ms >= ?", "time_ms < ?"]
-        args: list[Any] = [_ms(since) if since is not None else -(2**62), _ms(until) if until is not None else 2**62]
+        args: list[Any] = [
+            to_ms(since) if since is not None else -(2**62),
+            to_ms(until) if until is not None else 2**62,
+        ]
         if units:
             where.append(f"unit IN ({', '.join('?' * len(units))})")
             args += list(units)
@@ -463,7 +482,7 @@ class Store:
             async with self._db.execute(sql, (*args, *(after or ()), page)) as cursor:
                 rows = list(await cursor.fetchall())
             for row in rows:
-                yield _stored_fix(row)
+                yield stored_fix(row)
             if len(rows) < page:
                 return
             unit, seq, time_ms = rows[-1][:3]
@@ -472,7 +491,7 @@ class Store:
     async def snapshot(self, *, now: float, window_s: float = 3600.0) -> FleetSnapshot:
         """State to restore after a restart; sequence gaps over the last ``window_s``."""
         latest = await self.latest()
-        cutoff = _ms(now - window_s)
+        cutoff = to_ms(now - window_s)
         spans: dict[str, list[Any]] = {}
         async with self._db.execute(
             "SELECT unit, min(seq), max(seq) FROM fixes WHERE time_ms >= ? GROUP BY unit", (cutoff,)
@@ -553,7 +572,7 @@ class Store:
         async with self._db.execute(
             """SELECT incident, unit, priority, called_ms, dispatched_ms, arrived_ms, predicted_s, method, how
                FROM arrivals WHERE arrived_ms >= ? ORDER BY arrived_ms, incident, unit""",
-            (_ms(since) if since is not None else -(2**62),),
+            (to_ms(since) if since is not None else -(2**62),),
         ) as cursor:
             rows = await cursor.fetchall()
         return [Arrival(i, u, p, c / 1000, d / 1000, a / 1000, ps, m, h) for i, u, p, c, d, a, ps, m, h in rows]
@@ -562,7 +581,7 @@ class Store:
         """Every version of every incident received (None: cleared), oldest first."""
         async with self._db.execute(
             "SELECT id, received_ms, payload FROM incident_log WHERE received_ms >= ? ORDER BY received_ms, rowid",
-            (_ms(since) if since is not None else -(2**62),),
+            (to_ms(since) if since is not None else -(2**62),),
         ) as cursor:
             rows = await cursor.fetchall()
         return [(i, t / 1000, None if p is None else decode_incident(p)) for i, t, p in rows]

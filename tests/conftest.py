@@ -20,6 +20,7 @@ from simulators.broker import BrokerError, find_mosquitto
 from simulators.broker import free_port as free_port
 from simulators.broker import start_broker as start_broker
 from simulators.broker import wait_for_port as wait_for_port
+from simulators.pgserver import PgServer, PgServerError, start_pg
 
 DATA = Path(__file__).parent / "data"
 GPSD_CORPUS = DATA / "gpsd"
@@ -87,3 +88,36 @@ def gpsd_logs() -> list[Path]:
     logs = sorted(GPSD_CORPUS.glob("*.log"))
     assert len(logs) == 102, f"expected the 102 gpsd corpus logs in {GPSD_CORPUS}, found {len(logs)}"
     return logs
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    """One PostgreSQL per test process (each xdist worker starts its own in about
+    a second); each test takes a fresh database on it (``pg_url``). A missing
+    server fails the test: scripts/setup and .ci/run install it."""
+    try:
+        server = start_pg()
+    except PgServerError as exc:
+        pytest.fail(str(exc))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+_databases = iter(range(1, 1_000_000))
+
+
+@pytest.fixture
+def pg_url(pg_server: PgServer) -> str:
+    """A new empty database's URL."""
+    return pg_server.create_database(f"test_{next(_databases)}")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_at(request: pytest.FixtureRequest, tmp_path: Path) -> Path | str:
+    """Where a collector store lives, once per backend: a SQLite file, or a PostgreSQL database's URL."""
+    if request.param == "sqlite":
+        return tmp_path / "c.db"
+    server: PgServer = request.getfixturevalue("pg_server")
+    return server.create_database(f"test_{next(_databases)}")

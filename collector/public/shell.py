@@ -45,7 +45,7 @@ from collector.public.history_store import PublicHistoryError, PublicHistoryWrit
 from collector.public.policy import Snapshot, UnitInput, snapshot, units_as_of
 from collector.public.settings import PublicSettings, read_secret
 from collector.public.state import PublicState, PublicStateError
-from collector.store import Store
+from collector.storeapi import CollectorStore
 from common.fix import Fix
 from common.tomlconfig import ConfigError
 from common.wire import DutyStatus, Incident, IncidentStatus, Topics
@@ -93,11 +93,11 @@ def _utc(seconds: float) -> dt.datetime:
     return dt.datetime.fromtimestamp(seconds, dt.UTC)
 
 
-async def _positions(store: Store, as_of: dt.datetime) -> dict[str, Fix]:
+async def _positions(store: CollectorStore, as_of: dt.datetime) -> dict[str, Fix]:
     return {stored.fix.unit: stored.fix.fix for stored in await store.latest_at(as_of.timestamp())}
 
 
-def live_source(store: Store, fleet: FleetState, book: IncidentBook) -> Source:
+def live_source(store: CollectorStore, fleet: FleetState, book: IncidentBook) -> Source:
     """Positions from the store's history; statuses and incidents as the running service knows them."""
 
     async def gather(now: dt.datetime, as_of: dt.datetime) -> FeedInputs:
@@ -110,7 +110,7 @@ def live_source(store: Store, fleet: FleetState, book: IncidentBook) -> Source:
     return gather
 
 
-def store_source(store: Store) -> Source:
+def store_source(store: CollectorStore) -> Source:
     """Everything from the database alone: statuses and incidents as last saved."""
 
     async def gather(now: dt.datetime, as_of: dt.datetime) -> FeedInputs:

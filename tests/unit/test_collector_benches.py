@@ -80,3 +80,13 @@ def test_public_site_bench_runs_small(capsys: pytest.CaptureFixture[str]) -> Non
     load("public_site").main(["5", "30", "20"])
     out = capsys.readouterr().out
     assert "KB to show the map and calls" in out and "ratio" in out and "/trends.json (a year): cold" in out, out
+
+
+def test_scale_history_queries_run_on_both_layouts(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(sys, "argv", ["scale.py", "--skip-ingest", "--cars", "3", "--days", "2"])
+    assert load("scale").main() == 0  # starts its own PostgreSQL
+    out = capsys.readouterr().out
+    assert "(864 rows)" in out and out.count("public feed tick (latest_at)") == 2
+    assert "day partitions" in out and "one table" in out

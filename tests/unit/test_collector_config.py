@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from collector.config import CollectorConfig, config_from_table, load_config
-from collector.session import subscriptions
+from collector.session import subscriptions, view_subscriptions
 from common.tomlconfig import ConfigError, parse_toml
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "collector.example.toml"
@@ -73,9 +73,13 @@ def test_mistakes_name_file_line_and_key(text: str, message: str) -> None:
 
 
 def test_shared_subscription_filters() -> None:
-    from common.wire import Topics
+    from common.wire import TopicKind, Topics
 
     plain = subscriptions(Topics("f"))
     assert plain == ["ac/v1/f/units/+/pos", "ac/v1/f/units/+/track", "ac/v1/f/units/+/state",
                      "ac/v1/f/units/+/status", "ac/v1/f/incidents/+"]  # fmt: skip
-    assert subscriptions(Topics("f"), "g") == [f"$share/g/{f}" for f in plain]
+    shared = subscriptions(Topics("f"), "g")
+    # Positions split between the group; states, statuses and incidents go whole to each collector.
+    assert shared == [f"$share/g/{f}" if "/pos" in f or "/track" in f else f for f in plain]
+    assert sum(f.startswith("$share/g/") for f in shared) == 2
+    assert view_subscriptions(Topics("f")) == [Topics("f").unit_filter(TopicKind.POS)]

@@ -1,10 +1,13 @@
-"""The SQLite store on real database files."""
+"""The collector's stores: SQLite on real database files, and PostgreSQL on a
+real server (tests/conftest.py starts it): the tests taking ``store_at`` run
+once per backend."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
 import datetime as dt
+import itertools
 import sqlite3
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -17,6 +20,7 @@ from hypothesis import strategies as st
 from collector.fleet import FleetState
 from collector.incidents import IncidentBook
 from collector.store import MIGRATIONS, SCHEMA_VERSION, Store, StoreError, WriteBatch
+from collector.storeapi import CollectorStore
 from common.fix import Fix
 from common.wire import DutyStatus, Incident, IncidentStatus, UnitState, WireFix
 from tests.strategies import fixes
@@ -26,10 +30,21 @@ EPOCH = 1_800_000_000.0
 R = TypeVar("R")
 
 
-def run(path: Path, body: Callable[[Store], Awaitable[R]]) -> R:
+def run(where: Path | str, body: Callable[[Any], Awaitable[R]]) -> R:
+    """``body(store)`` on the store at ``where``: a SQLite file, or a PostgreSQL URL."""
+
     async def main() -> R:
-        async with await Store.open(path) as store:
+        store: CollectorStore
+        if isinstance(where, str):
+            from collector.pgstore import PgStore
+
+            store = await PgStore.open(where)
+        else:
+            store = await Store.open(where)
+        try:
             return await body(store)
+        finally:
+            await store.close()
 
     return asyncio.run(main())
 
@@ -44,7 +59,7 @@ def batch_of(*fixes: WireFix, received: float = EPOCH) -> WriteBatch:
     return batch
 
 
-def test_duplicates_are_stored_once_and_latest_only_moves_forward(tmp_path: Path) -> None:
+def test_duplicates_are_stored_once_and_latest_only_moves_forward(store_at: Path | str) -> None:
     async def body(store: Store) -> None:
         first = await store.write(batch_of(wf("A", 1, 0), wf("A", 2, 5), wf("B", 1, 3)))
         assert first.fixes_inserted == 3
@@ -55,7 +70,7 @@ def test_duplicates_are_stored_once_and_latest_only_moves_forward(tmp_path: Path
         latest = {s.fix.unit: s.fix for s in await store.latest()}
         assert latest["A"] == wf("A", 3, 10) and latest["B"] == wf("B", 1, 3)
 
-    run(tmp_path / "c.db", body)
+    run(store_at, body)
 
 
 def test_a_batch_of_fixes_is_one_statement(tmp_path: Path) -> None:
@@ -74,24 +89,26 @@ def test_a_batch_of_fixes_is_one_statement(tmp_path: Path) -> None:
     run(tmp_path / "c.db", body)
 
 
+_examples = itertools.count()
+
+
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(fixes(), min_size=1, max_size=20))
 # A float timestamp of this time is a hair under .002 s: stored times must be exact.
 @example([Fix(dt.datetime(2038, 2, 1, 0, 0, 0, 2000, tzinfo=UTC), 0.0, 0.0)])
-def test_fixes_round_trip_exactly(tmp_path: Path, fs: list[Fix]) -> None:
-    path = tmp_path / f"rt-{id(fs)}.db"
-    batch = [WireFix("U", i + 1, f) for i, f in enumerate(fs)]
+def test_fixes_round_trip_exactly(store_at: Path | str, fs: list[Fix]) -> None:
+    unit = f"U{next(_examples)}"  # one store for all the examples: a unit each
+    batch = [WireFix(unit, i + 1, f) for i, f in enumerate(fs)]
 
     async def body(store: Store) -> list[WireFix]:
         await store.write(batch_of(*batch, received=EPOCH + 0.123))
-        return [s.fix async for s in store.iter_fixes(order="unit")]
+        return [s.fix async for s in store.iter_fixes(order="unit", units=[unit])]
 
-    stored = run(path, body)
+    stored = run(store_at, body)
     assert sorted(stored, key=lambda f: f.seq) == batch
-    path.unlink()
 
 
-def test_statuses_states_incidents_and_snapshot(tmp_path: Path) -> None:
+def test_statuses_states_incidents_and_snapshot(store_at: Path | str) -> None:
     opened = dt.datetime.fromtimestamp(EPOCH, UTC)
     incident = Incident("INC-1", "burglary", 1, 53.2, -1.4, IncidentStatus.OPEN, opened, ("A",))
 
@@ -129,10 +146,10 @@ def test_statuses_states_incidents_and_snapshot(tmp_path: Path) -> None:
         view = fleet.view("A", EPOCH + 60)
         assert view.seq == 10 and view.missing == 4 and view.report_interval_s == 5.0
 
-    run(tmp_path / "c.db", body)
+    run(store_at, body)
 
 
-def test_export_query_filters_orders_and_pages(tmp_path: Path) -> None:
+def test_export_query_filters_orders_and_pages(store_at: Path | str) -> None:
     async def body(store: Store) -> None:
         await store.write(batch_of(*(wf(u, s, s * 10.0 + i) for s in range(1, 21) for i, u in enumerate("ABC"))))
         by_time = [s.fix async for s in store.iter_fixes(page=7)]
@@ -144,19 +161,21 @@ def test_export_query_filters_orders_and_pages(tmp_path: Path) -> None:
         with pytest.raises(ValueError):
             [s async for s in store.iter_fixes(order="speed")]
 
-    run(tmp_path / "c.db", body)
+    run(store_at, body)
 
 
-def test_latest_at_gives_positions_as_they_were(tmp_path: Path) -> None:
+def test_latest_at_gives_positions_as_they_were(store_at: Path | str) -> None:
     async def body(store: Store) -> None:
         await store.write(batch_of(wf("A", 1, 0), wf("A", 2, 10), wf("A", 3, 20), wf("B", 1, 15), wf("C", 7, 5)))
         await store.write(batch_of(wf("A", 4, 12)))  # a late backlog fix between 2 and 3
+        await store.write(batch_of(wf("D", 1, -3 * 86400.0)))  # parked for days: older partitions too
         at = {s.fix.unit: s.fix.seq for s in await store.latest_at(EPOCH + 12.5)}
-        assert at == {"A": 4, "C": 7}  # B had no fix yet
-        assert {s.fix.unit: s.fix.seq for s in await store.latest_at(EPOCH + 100)} == {"A": 3, "B": 1, "C": 7}
-        assert await store.latest_at(EPOCH - 1) == []
+        assert at == {"A": 4, "C": 7, "D": 1}  # B had no fix yet
+        assert {s.fix.unit: s.fix.seq for s in await store.latest_at(EPOCH + 100)} == {"A": 3, "B": 1, "C": 7, "D": 1}
+        assert [s.fix.unit for s in await store.latest_at(EPOCH - 1)] == ["D"]
+        assert await store.latest_at(EPOCH - 4 * 86400.0) == []
 
-    run(tmp_path / "c.db", body)
+    run(store_at, body)
 
 
 def test_latest_at_never_scans_the_history(tmp_path: Path) -> None:
@@ -169,7 +188,7 @@ def test_latest_at_never_scans_the_history(tmp_path: Path) -> None:
     assert "SEARCH f USING PRIMARY KEY (unit=? AND seq=?)" in plan
 
 
-def test_prune_deletes_old_history_in_batches_and_keeps_latest(tmp_path: Path) -> None:
+def test_prune_deletes_old_history_in_batches_and_keeps_latest(store_at: Path | str) -> None:
     async def body(store: Store) -> None:
         await store.write(batch_of(*(wf("A", s, float(s)) for s in range(1, 1201))))
         await store.write(WriteBatch(incidents=[(Incident("I", "x", 1, 1.0, 1.0, IncidentStatus.OPEN,
@@ -180,7 +199,7 @@ def test_prune_deletes_old_history_in_batches_and_keeps_latest(tmp_path: Path) -
         assert (await store.latest())[0].fix.seq == 1200
         assert await store.prune(EPOCH + 1001) == 0
 
-    run(tmp_path / "c.db", body)
+    run(store_at, body)
 
 
 def test_schema_is_versioned_wal_and_migrations_only_add(tmp_path: Path) -> None:
@@ -199,20 +218,22 @@ def test_schema_is_versioned_wal_and_migrations_only_add(tmp_path: Path) -> None
         asyncio.run(Store.open(tmp_path / "x.db", synchronous="OFF"))
 
 
-def test_dead_letters_are_kept_marked_replayed_and_dropped(tmp_path: Path) -> None:
+def test_dead_letters_are_kept_marked_replayed_and_dropped(store_at: Path | str) -> None:
     from collector.deadletters import DeadLetter, format_dead_letter, format_dead_letters
 
-    path = tmp_path / "c.db"
+    path = store_at
     parked = WriteBatch()
     parked.dead_letters += [DeadLetter("ac/v1/f/units/A/pos", b'{"x":1}\n', EPOCH, "KeyError: 'x'"),
                             DeadLetter("ac/v1/f/units/B/pos\nforged", b"\xff", EPOCH + 1, "ValueError: y")]  # fmt: skip
     run(path, lambda store: store.write(parked))
     letters = run(path, lambda store: store.dead_letters())
     assert [(d.id, d.topic, d.payload, d.attempts, d.replay) for d in letters] == [
-        (1, "ac/v1/f/units/A/pos", b'{"x":1}\n', 1, False), (2, "ac/v1/f/units/B/pos\nforged", b"\xff", 1, False)]
+        (1, "ac/v1/f/units/A/pos", b'{"x":1}\n', 1, False),
+        (2, "ac/v1/f/units/B/pos\nforged", b"\xff", 1, False),
+    ]
     table = format_dead_letters(letters, 2)
     assert "forged" in table and "\nforged" not in table  # remote text stays on its line
-    assert "payload:  {\"x\":1}\\n" in format_dead_letter(letters[0])
+    assert 'payload:  {"x":1}\\n' in format_dead_letter(letters[0])
     assert run(path, lambda store: store.mark_dead_letters([2], replay=True)) == 1
     assert [d.id for d in run(path, lambda store: store.dead_letters(replay_only=True))] == [2]
     outcome = WriteBatch(replayed=[1], replay_failed=[(2, "ValueError: again")])
