@@ -106,6 +106,9 @@ def run(config_path: Path, log_level: str) -> None:
         raise UsageMistake(f"{config.path}: [eta] osm: no such OpenStreetMap file {config.eta.osm}")
     try:  # a missing or loose secret is a mistake to report now, not in the log
         check_secrets(config.mqtt)
+        if config.ingest.view_cert_file is not None:  # the fleet-view connection's identity
+            check_secrets(dataclasses.replace(config.mqtt, cert_file=config.ingest.view_cert_file,
+                                              key_file=config.ingest.view_key_file))  # fmt: skip
         if config.public.enabled and config.public.secret_file is not None:
             read_secret(config.public.secret_file)
     except ConfigError as exc:

@@ -55,6 +55,11 @@ class IngestSettings:
     session_expiry_s: int = 7 * 24 * 3600
     # MQTT 5 shared subscription group: several collectors split the ingest ($share/<group>/...).
     shared_group: str | None = None
+    # The fleet-view connection's own client certificate, in a shared group on a broker that
+    # makes a certificate's CN the client id (the rendered one, EMQX's peer_cert_as_clientid):
+    # with the service's certificate it would take over the service's own session.
+    view_cert_file: Path | None = None
+    view_key_file: Path | None = None
     # Unacknowledged messages the broker may send at once (acks wait for the database commit).
     receive_maximum: int = 2000
     # A fix dated further ahead of its receipt, or further back, is refused (docs/wire.md).
@@ -118,13 +123,26 @@ class CollectorConfig:
     web: WebSettings = field(default_factory=WebSettings)  # off unless [web] is there
 
 
-def _ingest(t: Table) -> IngestSettings:
+def _ingest(t: Table, mqtt: MqttSettings) -> IngestSettings:
     group = t.get_str("shared_group", None)
     if group is not None and any(c in group for c in "/+#"):
         raise t.error("shared_group", f"must not contain '/', '+' or '#', got {group!r}")
+    view_cert, view_key = t.get_path("view_cert_file", None), t.get_path("view_key_file", None)
+    if (view_cert is None) != (view_key is None):
+        raise t.error("view_cert_file" if view_key is not None else "view_key_file",
+                      "view_cert_file and view_key_file go together")  # fmt: skip
+    if view_cert is not None and group is None:
+        raise t.error("view_cert_file", "is the fleet-view connection's, which only a shared_group has")
+    if group is not None and mqtt.cert_file is not None and view_cert is None:
+        raise t.error("shared_group", "with a client certificate needs view_cert_file and view_key_file too: "
+                      "the fleet-view connection needs an identity of its own (e.g. CN collector-1-view), "
+                      "or on a broker that makes the CN the client id it takes over this collector's "
+                      "session (docs/scale.md)")  # fmt: skip
     settings = IngestSettings(
         session_expiry_s=t.get_int("session_expiry_s", 7 * 24 * 3600, low=60, high=2**32 - 1),
         shared_group=group,
+        view_cert_file=view_cert,
+        view_key_file=view_key,
         receive_maximum=t.get_int("receive_maximum", 2000, low=1, high=65535),
         fix_time=FixTimeBounds(
             ahead_s=t.get_float("max_fix_ahead_s", MAX_FIX_AHEAD_S, low=0.0, high=86400.0),
@@ -225,7 +243,7 @@ def config_from_table(root: Table) -> CollectorConfig:
     except WireError as exc:
         raise root.error("fleet", str(exc)) from None
     mqtt = mqtt_settings(root.get_table("mqtt"), default_client_id=f"collector-{fleet}")
-    ingest = _ingest(root.get_table("ingest"))
+    ingest = _ingest(root.get_table("ingest"), mqtt)
     store = _store(root.get_table("store"))
     staleness = _staleness(root.get_table("staleness"))
     eta = _eta(root.get_table("eta"))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from collections.abc import Callable
 
@@ -99,6 +100,9 @@ class BrokerSession:
         backoff = Backoff(settings.backoff_initial_s, settings.backoff_max_s)
         filters = view_subscriptions(self.topics) if self.view else subscriptions(self.topics, ingest.shared_group)
         qos = 0 if self.view else 1
+
+        if self.view and ingest.view_cert_file is not None:  # an identity of its own (config.py says why)
+            settings = dataclasses.replace(settings, cert_file=ingest.view_cert_file, key_file=ingest.view_key_file)
 
         def make() -> MqttConnection:
             holder: list[MqttConnection] = []

@@ -59,6 +59,12 @@ def test_the_public_section_is_read_with_the_rest() -> None:
         ('fleet = "f"\n[eta]\ncruise_mps = [1, 2]', ":3: [eta] cruise_mps: must be a list of 4 numbers"),
         ('fleet = "f"\n[ingest]\nshared_group = "a/b"', ":3: [ingest] shared_group"),
         ('fleet = "f"\n[ingest]\nmax_fix_ahead_s = -1', ":3: [ingest] max_fix_ahead_s"),
+        ('fleet = "f"\n[mqtt]\ncert_file = "c.crt"\nkey_file = "c.key"\nca_file = "ca.crt"\n[ingest]\n'
+         'shared_group = "g"', ":7: [ingest] shared_group: with a client certificate needs view_cert_file"),
+        ('fleet = "f"\n[ingest]\nview_cert_file = "v.crt"\nview_key_file = "v.key"',
+         "[ingest] view_cert_file: is the fleet-view connection's, which only a shared_group has"),
+        ('fleet = "f"\n[ingest]\nshared_group = "g"\nview_cert_file = "v.crt"',
+         "[ingest] view_key_file: view_cert_file and view_key_file go together"),
         ('fleet = "f"\n[ingest]\nmax_fix_age_days = 0', ":3: [ingest] max_fix_age_days"),
         ('fleet = "f"\n[router]\nosrm_url = "localhost:5000"', ":3: [router] osrm_url: must start with http"),
         ('fleet = "f"\n[store]\nsynchronous = "OFF"', ":3: [store] synchronous: must be one of"),
