@@ -62,6 +62,7 @@ HEARTBEAT_S: Final = 15.0
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 OPEN_PATHS: Final = frozenset({"/healthz", "/login", "/static/board.css", "/static/favicon.svg"})
 PAGE_HEADERS: Final = {"Cache-Control": "no-store"}
+CALLER: Final = web.RequestKey("caller", Caller)
 
 
 def _page(name: str) -> str:
@@ -109,15 +110,14 @@ class DispatchApp:
                 else:
                     response = caller
             else:
-                request["caller"] = caller
+                request[CALLER] = caller
                 response = await handler(request)
         self.metrics.requests.labels(str(response.status)).inc()
         return response
 
     @staticmethod
     def who(request: web.Request) -> Caller:
-        caller: Caller = request["caller"]
-        return caller
+        return request[CALLER]
 
     # -- pages --------------------------------------------------------------------------------
 

@@ -44,7 +44,13 @@ class Board:
     threads: list[threading.Thread] = field(default_factory=list)
 
     def request(
-        self, method: str, path: str, body: Any = None, *, token: str | None = CAD_TOKEN, headers: dict[str, str] | None = None
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        token: str | None = CAD_TOKEN,
+        headers: dict[str, str] | None = None,
     ) -> tuple[int, dict[str, str], Any]:
         data = None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
         request = urllib.request.Request(self.url + path.lstrip("/"), data=data, method=method)
