@@ -34,12 +34,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import aiohttp  # noqa: E402
+import aiohttp
 
-from bench.collector import FLEET, TOPICS, Collector, client  # noqa: E402
-from common.fix import parse_time  # noqa: E402
-from common.wire import DutyStatus, Incident, IncidentStatus, encode_incident, encode_status  # noqa: E402
-from simulators.broker import free_port, start_broker  # noqa: E402
+from bench.collector import FLEET, TOPICS, Collector, client
+from common.fix import parse_time
+from common.wire import DutyStatus, Incident, IncidentStatus, encode_incident, encode_status
+from simulators.broker import free_port, start_broker
 
 TOKEN = "bench-" + "0123456789abcdef" * 2
 
