@@ -51,25 +51,28 @@ def cpu_seconds(pid: int) -> float:
 
 async def listen(url: str, until: float, latencies: list[float], counts: list[int]) -> None:
     timeout = aiohttp.ClientTimeout(total=None, sock_read=30)
-    async with aiohttp.ClientSession(timeout=timeout) as session:
-        async with session.get(url + "api/events", headers={"Authorization": f"Bearer {TOKEN}"}) as response:
-            assert response.status == 200, response.status
-            event = ""
-            while time.time() < until:
-                try:
-                    line = await asyncio.wait_for(response.content.readline(), max(0.1, until - time.time()))
-                except TimeoutError:
-                    break
-                if not line:
-                    counts.append(-1)  # dropped by the collector
-                    return
-                text = line.decode().rstrip("\n")
-                if text.startswith("event: "):
-                    event = text[7:]
-                elif text.startswith("data: ") and event == "eta":
-                    data = json.loads(text[6:])
-                    latencies.append(time.time() - parse_time(data["computed"]).timestamp())
-                    counts.append(1)
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    async with (
+        aiohttp.ClientSession(timeout=timeout) as session,
+        session.get(url + "api/events", headers=headers) as response,
+    ):
+        assert response.status == 200, response.status
+        event = ""
+        while time.time() < until:
+            try:
+                line = await asyncio.wait_for(response.content.readline(), max(0.1, until - time.time()))
+            except TimeoutError:
+                break
+            if not line:
+                counts.append(-1)  # dropped by the collector
+                return
+            text = line.decode().rstrip("\n")
+            if text.startswith("event: "):
+                event = text[7:]
+            elif text.startswith("data: ") and event == "eta":
+                data = json.loads(text[6:])
+                latencies.append(time.time() - parse_time(data["computed"]).timestamp())
+                counts.append(1)
 
 
 async def board_clients(url: str, clients: int, duration: float) -> tuple[list[float], list[int]]:
