@@ -6,9 +6,14 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import json
 import queue
+import ssl
+import subprocess
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -248,3 +253,38 @@ def test_the_board_page_needs_a_login(board: Board, tmp_path: Path) -> None:
                                  headers={"Content-Type": "application/x-www-form-urlencoded"})  # fmt: skip
     assert status == 401
     _reset_limiter(board)
+
+
+def test_with_a_certificate_it_serves_https_and_the_cookie_is_secure(tmp_path: Path) -> None:
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "2",
+         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(tmp_path / "board.key"), "-out", str(tmp_path / "board.crt")],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    secure = start_board(
+        tmp_path / "tls", extra=f'cert_file = "{tmp_path / "board.crt"}"\nkey_file = "{tmp_path / "board.key"}"\n'
+    )
+    try:
+        context = ssl.create_default_context(cafile=str(tmp_path / "board.crt"))
+        url = secure.url.replace("http://", "https://")
+        request = urllib.request.Request(url + "login", data=f"token={ALICE_TOKEN}".encode(), method="POST")
+        opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=context), _NoRedirect())
+        with pytest.raises(urllib.error.HTTPError) as answer:
+            opener.open(request, timeout=10)
+        assert answer.value.code == 303
+        cookie = answer.value.headers["Set-Cookie"]
+        assert cookie.startswith("__Host-ac-board=") and "Secure" in cookie and "HttpOnly" in cookie
+        assert "SameSite=Strict" in cookie and "Path=/" in cookie
+        api = urllib.request.Request(url + "api/units", headers={"Authorization": f"Bearer {CAD_TOKEN}"})
+        with urllib.request.urlopen(api, context=context, timeout=10) as response:
+            assert response.status == 200 and "units" in json.loads(response.read())
+        with pytest.raises(OSError):  # plain HTTP is not served (a reset, or an answer that is no HTTP)
+            urllib.request.urlopen(secure.url + "healthz", timeout=5)
+    finally:
+        stop_board(secure)
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: object, **kwargs: object) -> None:
+        return None
