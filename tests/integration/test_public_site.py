@@ -98,8 +98,7 @@ class Site:
 
     def open_call(self, incident_id: str, kind: str, priority: int, lat: float, lon: float,
                   units: tuple[str, ...] = ()) -> None:  # fmt: skip
-        opened = self.__dict__.setdefault("_opened", {}).setdefault(incident_id, self.clock.utc())
-        call = Incident(incident_id, kind, priority, lat, lon, IncidentStatus.OPEN, opened, units)
+        call = Incident(incident_id, kind, priority, lat, lon, IncidentStatus.OPEN, self.clock.utc(), units)
         self.dispatch.publish(TOPICS.incident(incident_id), encode_incident(call), retain=True)
 
 
