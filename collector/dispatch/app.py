@@ -59,6 +59,7 @@ CSP: Final = (
     "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
 HEARTBEAT_S: Final = 15.0
+REVOKED_CHECK_S: Final = 1.0  # a stream whose token is revoked ends within this (or its next event)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 OPEN_PATHS: Final = frozenset({"/healthz", "/login", "/static/board.css", "/static/favicon.svg"})
 PAGE_HEADERS: Final = {"Cache-Control": "no-store"}
@@ -226,18 +227,25 @@ class DispatchApp:
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store",
                                                "X-Accel-Buffering": "no"})  # fmt: skip
         security_headers(response, CSP)
+        response.force_close()  # a stream that ends (revoked, dropped) ends its connection too
         queue = self.hub.subscribe()
         try:
             await response.prepare(request)
             await response.write(b"retry: 2000\n\n" + self.hub.snapshot())
+            caller, quiet = self.who(request), 0.0
             while True:
                 try:
-                    chunk = await asyncio.wait_for(queue.get(), HEARTBEAT_S)
+                    chunk = await asyncio.wait_for(queue.get(), REVOKED_CHECK_S)
+                    quiet = 0.0
                 except TimeoutError:
-                    chunk = b": keep-alive\n\n"
-                if chunk is None:
-                    break
-                await response.write(chunk)
+                    quiet += REVOKED_CHECK_S
+                    chunk = b""
+                if chunk is None or not self.gate.still_valid(caller):
+                    break  # the collector stops, the client fell behind, or its token was revoked
+                if quiet >= HEARTBEAT_S:
+                    chunk, quiet = b": keep-alive\n\n", 0.0
+                if chunk:
+                    await response.write(chunk)
         except (ConnectionResetError, asyncio.CancelledError):
             pass
         finally:

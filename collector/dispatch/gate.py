@@ -79,6 +79,7 @@ class TokensFile:
 class Caller:
     name: str
     session: Session | None  # None: a bearer token
+    token_digest: bytes = b""
 
 
 class Gate:
@@ -150,7 +151,7 @@ class Gate:
             name = self.check_token(request, token.strip(), f"token for {request.method} {request.path[:100]}")
             if name is None:
                 return _refusal(401, "unknown or revoked token")
-            return Caller(name, None)
+            return Caller(name, None, self.tokens.book.digest_of(name) or b"")
         found = self.session_of(request)
         if found is None:
             return _refusal(401, "log in first (or send Authorization: Bearer TOKEN)")
@@ -159,7 +160,11 @@ class Gate:
             log.warning("dispatch: %s %s by %s refused: no valid X-CSRF-Token", request.method,
                         escaped(request.path[:100]), session.name)  # fmt: skip
             return _refusal(403, "missing or wrong X-CSRF-Token (reload the board)")
-        return Caller(session.name, session)
+        return Caller(session.name, session, session.token_digest)
+
+    def still_valid(self, caller: Caller) -> bool:
+        """Whether the caller's token is still in the file (a long-lived event stream asks this)."""
+        return self.tokens.reload().holds(caller.name, caller.token_digest)
 
 
 def _refusal(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:

@@ -83,7 +83,7 @@ class Board:
         event = ""
         try:
             while True:
-                line = response.fp.readline()
+                line = response.readline()
                 if not line:
                     return
                 text = line.decode().rstrip("\n")

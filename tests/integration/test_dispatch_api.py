@@ -83,8 +83,13 @@ def test_missing_wrong_and_revoked_tokens_get_401_and_change_nothing(
 
     # Revoked: alice's line leaves the file; the running collector reads it again.
     assert board.request("GET", "/api/units", token=ALICE_TOKEN)[0] == 200
+    stream = board.events(ALICE_TOKEN)
+    assert next(stream)[1] == "snapshot"
     (board.folder / "tokens").write_text(TOKENS.replace(f"alice {ALICE_TOKEN}\n", ""))
-    time.sleep(1.2)  # the file is looked at again at most once a second
+    revoked = time.monotonic()
+    for _ in stream:  # alice's open event stream ends too
+        assert time.monotonic() - revoked < 5
+    assert time.monotonic() - revoked < 5
     status, _, _ = board.request("POST", "/api/incidents", body, token=ALICE_TOKEN)
     assert status == 401
     assert board.collector.call(lambda s: s.incidents.get("CAD-401")) is None
