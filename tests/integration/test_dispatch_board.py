@@ -17,6 +17,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import sync_playwright
 
+from common.wire import UnitState, encode_state
+from tests.integration.collectorkit import TOPICS
 from tests.integration.dispatchkit import ALICE_TOKEN, Board, start_board, stop_board
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -100,6 +102,9 @@ def test_log_in_see_an_incident_ranked_assign_the_recommended_and_a_stopped_car_
         board.stop_car("PC-2")
         page.wait_for_selector('#units tr.stale[data-unit="PC-2"]', timeout=15_000)
         page.wait_for_selector('#candidates tr.stale[data-unit="PC-2"]', timeout=15_000)
+        # PC-3's agent drops its connection (its last will says offline): OFFLINE on its row.
+        board.client.publish(TOPICS.state("PC-3"), encode_state(UnitState.OFFLINE), retain=True)
+        page.wait_for_selector('#units tr.offline[data-unit="PC-3"] .flag.offline', timeout=5_000)
         page.wait_for_timeout(300)
         _shot(page, tmp_path, "dispatch-board-stale.png")
 
