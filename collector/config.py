@@ -7,7 +7,8 @@ line and key is :mod:`common.tomlconfig`, the ``[mqtt]`` table is
 
 The ``[public]`` table is the public feed's (:mod:`collector.public.settings`:
 the policy and how it is published) and ``[web]`` the public site's
-(:mod:`collector.web.settings`); read here, so their mistakes are found with
+(:mod:`collector.web.settings`), ``[dispatch]`` the dispatcher's board and CAD
+API (:mod:`collector.dispatch.settings`); read here, so their mistakes are found with
 the rest.
 """
 
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
+from collector.dispatch.settings import DispatchSettings, dispatch_settings
 from collector.eta import DEFAULT_PROFILES, EtaPolicy, SpeedProfile, TravelModel
 from collector.fleet import StalenessPolicy
 from collector.public.settings import PublicSettings, public_settings
@@ -121,6 +123,7 @@ class CollectorConfig:
     cli: CliSettings = field(default_factory=CliSettings)
     path: Path | None = None
     web: WebSettings = field(default_factory=WebSettings)  # off unless [web] is there
+    dispatch: DispatchSettings = field(default_factory=DispatchSettings)  # off unless [dispatch] is there
 
 
 def _ingest(t: Table, mqtt: MqttSettings) -> IngestSettings:
@@ -252,9 +255,11 @@ def config_from_table(root: Table) -> CollectorConfig:
     web = web_settings(root.get_table("web") if "web" in root else None)
     if web.enabled and not public.enabled:
         raise root.get_table("web").error("enabled", "the public site shows the public feed: it needs [public] too")
+    dispatch = dispatch_settings(root.get_table("dispatch") if "dispatch" in root else None,
+                                 public_listen=web.listen if web.enabled else None)  # fmt: skip
     cli = _cli(root.get_table("cli"), mqtt)
     root.check_unknown()
-    return CollectorConfig(fleet, mqtt, ingest, store, staleness, eta, router, public, cli, root.path, web)
+    return CollectorConfig(fleet, mqtt, ingest, store, staleness, eta, router, public, cli, root.path, web, dispatch)
 
 
 def load_config(path: Path) -> CollectorConfig:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Callable
 from typing import Final
 
@@ -61,6 +62,7 @@ class EtaPublisher:
         self.engine = EtaEngine(settings.model, settings.policy)
         self.planner = RecomputePlanner(settings.min_interval_s, settings.refresh_s)
         self.published: dict[str, EtaReport] = {}  # the last ETA report published per incident
+        self.listeners: list[Callable[[EtaReport], None]] = []  # told each report published (the board)
         self._wake = asyncio.Event()
         # A moving fleet changes something every few ms: the loop takes note once
         # per round (not per message), and is woken for it only from a long sleep.
@@ -121,6 +123,7 @@ class EtaPublisher:
                 incidents.append(incident)
         if not incidents:
             return
+        started = time.perf_counter()
         table = self.fleet.table(now)
         routes = None
         if self.router is not None:
@@ -130,6 +133,7 @@ class EtaPublisher:
         reports = self.engine.reports(table, incidents, routes, learned=learned)
         self.planner.computed([i.id for i in incidents], now)
         self.counters.eta_rounds += 1
+        self.counters.eta_seconds += time.perf_counter() - started
         tolerance = self.settings.eta_tolerance_s
         for report in reports:
             if self.incidents.get(report.incident) is None:
@@ -138,4 +142,6 @@ class EtaPublisher:
                 self.topics.eta(report.incident), encode_eta(report), True
             ):
                 self.published[report.incident] = report
+                for listener in self.listeners:
+                    listener(report)
                 self.counters.eta_published += 1

@@ -42,6 +42,7 @@ from collector.arrivals import Arrival, ArrivalDetector
 from collector.config import CollectorConfig
 from collector.counters import ServiceCounters
 from collector.deadletters import DeadLetter
+from collector.dispatch.run import RunningDispatch, start_dispatch
 from collector.etaloop import TICK_S, EtaPublisher
 from collector.fleet import FleetState
 from collector.incidents import IncidentBook, IncidentChange
@@ -162,6 +163,7 @@ class CollectorService:
         self._store: CollectorStore | None = None
         self.public_feed: PublicPublisher | None = None
         self.site: RunningSite | None = None  # the public site ([web]), once started
+        self.dispatch: RunningDispatch | None = None  # the board and CAD API ([dispatch]), once started
 
     @property
     def store(self) -> CollectorStore:
@@ -391,6 +393,8 @@ class CollectorService:
             self.periodic.append(Periodic("public", p.publish_every_s, partial(self._public, public)))
             if self.config.web.enabled:
                 self.site = await start_public_site(self.config, public)
+        if self.config.dispatch.enabled:
+            self.dispatch = await start_dispatch(self)
 
     async def _load_roads(self) -> None:
         """The road graph of ``[eta] osm`` (unless a router is already set): a failure is
@@ -410,8 +414,10 @@ class CollectorService:
         self.eta.router = router
 
     async def _public(self, publisher: PublicPublisher, now: float) -> None:
+        published = False
         for topic, payload in await publisher.tick(dt.datetime.fromtimestamp(now, dt.UTC)):
-            self.publish(topic, payload, retain=True)
+            published = self.publish(topic, payload, retain=True) or published
+        self.counters.public_snapshots += published
 
     async def run(self, *, handle_signals: bool = True) -> int:
         """Until SIGTERM/SIGINT (or ``stopping`` is set); the exit status.
@@ -422,8 +428,10 @@ class CollectorService:
                 loop.add_signal_handler(sig, self.stopping.set)
         try:
             await self.start()
-        except ConfigError as exc:  # the public feed's secret, the public site's address
+        except ConfigError as exc:  # the public feed's secret, the sites' addresses, the board's certificate
             log.error("%s", exc)
+            if self.site is not None:
+                await self.site.stop()
             if self.public_feed is not None:
                 self.public_feed.close()
             if self._store is not None:
@@ -469,6 +477,8 @@ class CollectorService:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if self.dispatch is not None:
+            await self.dispatch.stop()
         if self.site is not None:
             await self.site.stop()
         if self.public_feed is not None:

@@ -76,6 +76,11 @@ class StoreWriter:
         """What the next transaction will write; the input side adds to it."""
         return self._pending.batch
 
+    @property
+    def pending_acks(self) -> int:
+        """Messages received and not yet acknowledged (their batch is not yet committed)."""
+        return len(self._pending.acks)
+
     def wake(self) -> None:
         """Write what the batch holds now (work that holds no acknowledgement)."""
         self._wake.set()

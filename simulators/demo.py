@@ -226,7 +226,16 @@ def _place_ahead(trajectory: Trajectory, elapsed_s: float) -> tuple[float, float
     return None
 
 
-def _collector_config(workdir: Path, port: int, web_port: int) -> Path:
+def _board_token(workdir: Path) -> str:
+    """A login token for the dispatcher's board, in the tokens file [dispatch] reads."""
+    token = os.urandom(24).hex()
+    fd = os.open(workdir / "dispatch-tokens", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.write(fd, f"demo-operator {token}\n".encode())
+    os.close(fd)
+    return token
+
+
+def _collector_config(workdir: Path, port: int, web_port: int, board_port: int) -> Path:
     secret = workdir / "public-secret"
     fd = os.open(secret, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # private from its first byte
     os.write(fd, (os.urandom(32).hex() + "\n").encode())
@@ -247,6 +256,7 @@ def _collector_config(workdir: Path, port: int, web_port: int) -> Path:
         "epsg = 27700\n"
         f'[web]\nlisten = "127.0.0.1:{web_port}"\ntimezone = "Europe/London"\n'
         'title = "Derbyshire: active calls (demo)"\n'
+        f'[dispatch]\nlisten = "127.0.0.1:{board_port}"\ntokens_file = "dispatch-tokens"\n'
     )
     return path
 
@@ -297,8 +307,9 @@ def _play(stack: Stack) -> None:
           "fed by its bridge)")  # fmt: skip
     port = ports.vehicle
 
-    web_port = free_port()
-    config = _collector_config(folder, ports.service, web_port).name  # every command runs in the folder
+    web_port, board_port = free_port(), free_port()
+    board_token = _board_token(folder)
+    config = _collector_config(folder, ports.service, web_port, board_port).name  # every command runs in the folder
     seeded = _seed_history(folder)
     _say("the collector: ingest, history, ETAs, public feed, public site")
     print(f"(its public history starts with {seeded:,} generated calls of the past year, so the site's trends "
@@ -313,6 +324,7 @@ def _play(stack: Stack) -> None:
             raise DemoError(f"the public site did not answer on {site_url} within 30 s: see collector.log")
         _wait(stack, 0.5)
     print(f"the public site: {site_url}  (open it in a browser while the demo runs)")
+    print(f"the dispatcher's board: http://127.0.0.1:{board_port}/  (private: log in with the token {board_token})")
 
     def collector_command(*args: str) -> list[str]:
         return [collector, *args, "--config", config]

@@ -4,7 +4,7 @@
   answered by :func:`send` with ``304 Not Modified`` to a matching
   ``If-None-Match`` and gzip to a client that accepts it: what a CDN in front
   needs (``ETag``, ``Cache-Control``, ``Vary: Accept-Encoding``);
-- :func:`hardened`: the middleware every app gets: only GET and HEAD,
+- :func:`hardened`: the middleware every app gets: only GET and HEAD (or the methods given),
   security headers, and any exception in a handler answered ``500`` with no
   detail (the log has it): the server never crashes, and never shows a
   traceback to a visitor;
@@ -21,6 +21,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import logging
+import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Final
@@ -28,7 +29,7 @@ from typing import Final
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-__all__ = ["Asset", "WebServer", "hardened", "plain_error", "send"]
+__all__ = ["Asset", "WebServer", "hardened", "plain_error", "security_headers", "send"]
 
 log = logging.getLogger(__name__)
 
@@ -95,14 +96,25 @@ def plain_error(status: int, message: str) -> web.Response:
     )
 
 
-def hardened(content_security_policy: str) -> Middleware:
-    """The middleware of every app: GET/HEAD only, security headers, no tracebacks."""
+def security_headers(response: web.StreamResponse, content_security_policy: str) -> None:
+    """What every answer carries (set before a streamed answer starts, by its handler)."""
+    headers = response.headers
+    headers.setdefault("Content-Security-Policy", content_security_policy)
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("Referrer-Policy", "no-referrer")
+    headers.setdefault("X-Frame-Options", "DENY")
+
+
+def hardened(content_security_policy: str, methods: tuple[str, ...] = ("GET", "HEAD")) -> Middleware:
+    """The middleware of every app: only ``methods`` (the public site: GET/HEAD), security
+    headers, no tracebacks."""
+    allowed = ", ".join(methods)
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.method not in ("GET", "HEAD"):
-            response: web.StreamResponse = plain_error(405, "only GET and HEAD")
-            response.headers["Allow"] = "GET, HEAD"
+        if request.method not in methods:
+            response: web.StreamResponse = plain_error(405, f"only {allowed}")
+            response.headers["Allow"] = allowed
         else:
             try:
                 response = await handler(request)
@@ -114,11 +126,8 @@ def hardened(content_security_policy: str) -> Middleware:
             except Exception:
                 log.exception("web: %s %s failed", request.method, request.path_qs[:200])
                 response = plain_error(500, "internal error")
-        headers = response.headers
-        headers.setdefault("Content-Security-Policy", content_security_policy)
-        headers.setdefault("X-Content-Type-Options", "nosniff")
-        headers.setdefault("Referrer-Policy", "no-referrer")
-        headers.setdefault("X-Frame-Options", "DENY")
+        if not response.prepared:
+            security_headers(response, content_security_policy)
         return response
 
     return middleware
@@ -127,16 +136,19 @@ def hardened(content_security_policy: str) -> Middleware:
 class WebServer:
     """``app`` on ``host:port`` in the running loop: ``await start()``, ``await stop()``."""
 
-    def __init__(self, app: web.Application, host: str, port: int) -> None:
+    def __init__(
+        self, app: web.Application, host: str, port: int, *, ssl_context: ssl.SSLContext | None = None
+    ) -> None:
         self.app = app
         self.host = host
         self.port = port
+        self.ssl_context = ssl_context
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> None:
         runner = web.AppRunner(app=self.app, access_log=None, handle_signals=False)
         await runner.setup()
-        site = web.TCPSite(runner, self.host, self.port, reuse_address=True)
+        site = web.TCPSite(runner, self.host, self.port, reuse_address=True, ssl_context=self.ssl_context)
         try:
             await site.start()
         except BaseException:
@@ -152,7 +164,7 @@ class WebServer:
     @property
     def url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}/"
+        return f"{'https' if self.ssl_context else 'http'}://{host}:{self.port}/"
 
     async def stop(self) -> None:
         if self._runner is not None:

@@ -22,7 +22,7 @@ from typing import Any, Final
 from collector.web.http import Asset
 from collector.web.opendata import FIELDS, datapackage
 
-__all__ = ["IMMUTABLE", "SiteSettings", "STATIC_TYPES", "site_assets"]
+__all__ = ["IMMUTABLE", "SiteSettings", "STATIC_TYPES", "site_assets", "static_assets"]
 
 IMMUTABLE: Final = "public, max-age=31536000, immutable"
 PAGE_CACHE: Final = "public, max-age=300"
@@ -88,9 +88,14 @@ def _type(name: str) -> str:
     return STATIC_TYPES.get(suffix, "application/octet-stream")
 
 
+def static_assets() -> dict[str, Asset]:
+    """Every file under collector/web/static but the page, by URL path (``static/vendor/leaflet/leaflet.js``)."""
+    return {f"static/{name}": Asset.of(data, _type(name), IMMUTABLE) for name, data in _static_files().items()}
+
+
 def site_assets(settings: SiteSettings, basemap: bytes | None) -> dict[str, Asset]:
     """The fixed files by URL path (without the leading ``/``; the page is ``""``)."""
-    assets = {f"static/{name}": Asset.of(data, _type(name), IMMUTABLE) for name, data in _static_files().items()}
+    assets = static_assets()
     basemap_url = None
     if basemap is not None:
         assets["basemap.json"] = layer = Asset.of(basemap, "application/json", IMMUTABLE)

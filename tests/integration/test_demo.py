@@ -31,6 +31,9 @@ def test_demo_runs_the_whole_system_and_stops_everything(tmp_path: Path) -> None
     assert re.search(r"^public/v1/derbyshire/calls: \d+ bytes, retained", out, re.MULTILINE), out
     assert 'cert_file = "lab-pki/units/PC-01.crt"' in (workdir / "PC-01.toml").read_text()
     assert re.search(r"^the public site: http://127\.0\.0\.1:\d+/", out, re.MULTILINE), out  # served while it ran
+    board = r"^the dispatcher's board: http://127\.0\.0\.1:\d+/  \(private: log in with the token [0-9a-f]{48}\)"
+    assert re.search(board, out, re.MULTILINE), out
+    assert "dispatch board on http://127.0.0.1:" in (workdir / "collector.log").read_text()
     assert (workdir / "public" / "index.html").is_file() and (workdir / "public" / "trends.json").is_file()
     recommended = re.findall(r"^Recommended: (\S+)", out, re.MULTILINE)
     assert len(recommended) >= 2 and recommended[0] != recommended[1], out  # it moves when the nearest goes

@@ -26,7 +26,7 @@ def test_example_config_loads_with_defaults() -> None:
 
 
 def test_every_commented_key_of_the_example_is_accepted(tmp_path: Path) -> None:
-    text = re.sub(r"^#(\w+ = |\[public\]$|\[web\]$)", r"\1", EXAMPLE.read_text(), flags=re.M)
+    text = re.sub(r"^#(\w+ = |\[public\]$|\[web\]$|\[dispatch\]$)", r"\1", EXAMPLE.read_text(), flags=re.M)
     text = text.replace("tls = false", "tls = true")
     (tmp_path / "c.toml").write_text(text)
     config = load_config(tmp_path / "c.toml")
@@ -36,6 +36,24 @@ def test_every_commented_key_of_the_example_is_accepted(tmp_path: Path) -> None:
     assert (config.ingest.fix_time.ahead_s, config.ingest.fix_time.max_age_s) == (120.0, 30 * 86400.0)
     assert config.eta.osm == Path("/etc/activecalls/area.osm.pbf")
     assert config.web.enabled and config.web.tile_url and config.eta.osm is not None
+    assert config.dispatch.enabled and config.dispatch.tls and config.dispatch.address == ("127.0.0.1", 8443)
+    assert config.dispatch.session_s == 12 * 3600 and config.dispatch.tokens_file is not None
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[dispatch]\n", r":2: \[dispatch\] tokens_file: is needed"),
+        ('[dispatch]\ntokens_file = "t"\nlisten = "8443"', r":4: \[dispatch\] listen: must be HOST:PORT"),
+        ('[dispatch]\ntokens_file = "t"\ncert_file = "c"', r"\[dispatch\] key_file: cert_file and key_file go"),
+        ('[public]\nsecret_file = "s"\n[web]\nlisten = "0.0.0.0:8080"\n[dispatch]\ntokens_file = "t"\n'
+         'listen = "127.0.0.1:8080"', r"\[dispatch\] listen: .* shares its port with the public site"),
+        ('[dispatch]\ntokens_file = "t"\nsession_hours = 0', r"\[dispatch\] session_hours: must be greater"),
+    ],
+)
+def test_dispatch_section_mistakes_are_one_line(text: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        parse('fleet = "f"\n' + text)
 
 
 def test_the_osm_extract_is_a_path_relative_to_the_config_file(tmp_path: Path) -> None:
