@@ -421,18 +421,24 @@ async def calibrate_from_store(
 # -- check ---------------------------------------------------------------------------------
 
 
+async def _probe_store(opening: Awaitable[CollectorStore]) -> tuple[str, int, int]:
+    """(what it is named by, schema version, fixes stored) of a store that must take a write."""
+    store = await opening
+    try:
+        version = await store.schema_version()
+        fixes = await store.count_fixes()
+        await store.check_writable()
+    finally:
+        await store.close()
+    return str(store.path), version, fixes
+
+
 async def _check_postgres(config: CollectorConfig) -> CheckResult:
     try:
-        store = await open_store(config.store)
-        try:
-            version = await store.schema_version()
-            fixes = await store.count_fixes()
-            await store.check_writable()
-        finally:
-            await store.close()
+        name, version, fixes = await _probe_store(open_store(config.store))
     except Exception as exc:  # any failure is the answer to the question
         return CheckResult("database", False, f"{exc}", "check [store] url, the server, and the user's rights")
-    return CheckResult("database", True, f"{store.path}: writable, schema {version}, {fixes} fixes")
+    return CheckResult("database", True, f"{name}: writable, schema {version}, {fixes} fixes")
 
 
 async def _check_database(path: Path) -> CheckResult:
@@ -442,13 +448,7 @@ async def _check_database(path: Path) -> CheckResult:
     )
     if path.exists():
         try:
-            store = await Store.open(path)
-            try:
-                version = await store.schema_version()
-                fixes = await store.count_fixes()
-                await store.check_writable()
-            finally:
-                await store.close()
+            _name, version, fixes = await _probe_store(Store.open(path))
         except Exception as exc:  # any failure is the answer to the question
             return CheckResult(
                 "database", False, f"{path}: {exc}",
