@@ -18,12 +18,12 @@ import numpy.typing as npt
 from scipy.spatial import cKDTree
 
 from collector.roads.graph import RoadGraph
+from common.geodesy import EARTH_RADIUS_M
 
 __all__ = ["Snapped", "Snapper"]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
-EARTH_RADIUS_M = 6_371_008.8
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,13 +9,11 @@ seventh residential street one-way (alternating directions).
 
 from __future__ import annotations
 
-import math
-
 from collector.roads.graph import OsmWay
+from common.geodesy import offset
 
 __all__ = ["grid_ways"]
 
-_EARTH_RADIUS_M = 6_371_008.8
 
 
 def _street(index: int) -> dict[str, str]:
@@ -33,8 +31,8 @@ def grid_ways(
 ) -> list[OsmWay]:
     """One way per grid row (west to east) and per column (south to north)."""
     lat0, lon0 = origin
-    dlat = math.degrees(spacing_m / _EARTH_RADIUS_M)
-    dlon = math.degrees(spacing_m / (_EARTH_RADIUS_M * math.cos(math.radians(lat0))))
+    north, east = offset(lat0, lon0, spacing_m, spacing_m)
+    dlat, dlon = north - lat0, east - lon0
     lats = [lat0 + r * dlat for r in range(rows)]
     lons = [lon0 + c * dlon for c in range(cols)]
     ways = []
