@@ -140,8 +140,14 @@ class Recorder:
         self._client.reconnect_delay_set(0.1, 0.2)  # type: ignore[arg-type]  # floats work
         self._client.on_message = self._on_message
         self._client.on_connect = lambda c, u, f, rc, p: c.subscribe(f"{self.topics.root}/units/#", qos=1)
+        subscribed = threading.Event()
+        self._client.on_subscribe = lambda *_args: subscribed.set()
         self._client.connect(host, port)
         self._client.loop_start()
+        # Only once subscribed does it see what is published next (not just what stays retained).
+        if not subscribed.wait(10):
+            self.close()
+            raise AssertionError(f"the recorder could not subscribe on {host}:{port} within 10 s")
 
     def _on_message(self, _c: Any, _u: Any, message: paho.MQTTMessage) -> None:
         with self._lock:
