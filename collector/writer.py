@@ -138,6 +138,15 @@ class StoreWriter:
                 self.counters.batches += 1
                 self.counters.fixes_stored += result.fixes_inserted
                 break
-            for connection, mid, qos in pending.acks:
-                connection.ack(mid, qos)  # a no-op for an ended session: the broker sends it again
+            # A no-op for an ended session: the broker sends those again to the next one.
+            for connection, deliveries in _by_connection(pending.acks).items():
+                connection.ack_many(deliveries)
             self.counters.acked += len(pending.acks)
+
+
+def _by_connection(acks: list[tuple[MqttConnection, int, int]]) -> dict[MqttConnection, list[tuple[int, int]]]:
+    """(mid, qos) of each connection's messages, in the order they were received."""
+    grouped: dict[MqttConnection, list[tuple[int, int]]] = {}
+    for connection, mid, qos in acks:
+        grouped.setdefault(connection, []).append((mid, qos))
+    return grouped

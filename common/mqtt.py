@@ -28,7 +28,7 @@ import logging
 import socket
 import ssl
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, TypeVar
@@ -39,8 +39,10 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from common import pahospeed
 from common.backoff import Backoff
 from common.errors import ActiveCallsError
+from common.pahospeed import queue_pubacks
 from common.secrets import check_private, read_password
 from common.tomlconfig import ConfigError, Table
 
@@ -302,7 +304,7 @@ class MqttConnection:
         self._receive_maximum = receive_maximum
         self._subacks: dict[int, asyncio.Future[list[ReasonCode]]] = {}
         self._loop = asyncio.get_running_loop()
-        self._client: paho.Client | None = None
+        self._client: pahospeed.BufferedClient | None = None
         self._fd = -1
         self._pending: dict[int, asyncio.Future[None]] = {}
         self._need_subscriber: set[int] = set()  # mids whose PUBACK 0x10 is an error
@@ -316,10 +318,11 @@ class MqttConnection:
     def connected(self) -> bool:
         return self._connack.done() and not self.closed.done()
 
-    def _make_client(self) -> paho.Client:
+    def _make_client(self) -> pahospeed.BufferedClient:
         s = self.settings
         protocol = PROTOCOLS[s.protocol]
-        client = paho.Client(
+        pahospeed.install()
+        client = pahospeed.BufferedClient(
             CallbackAPIVersion.VERSION2,
             client_id=self.client_id,
             protocol=protocol,
@@ -466,8 +469,24 @@ class MqttConnection:
     def ack(self, mid: int, qos: int) -> None:
         """Acknowledge a message received through ``on_delivery`` (no-op if the
         session has ended: the broker will deliver it again to the next one)."""
-        if self._client is not None and self.connected and qos > 0:
-            self._client.ack(mid, qos)
+        self.ack_many(((mid, qos),))
+
+    def ack_many(self, deliveries: Iterable[tuple[int, int]]) -> None:
+        """Acknowledge many messages, given as (mid, qos), in the order given: the
+        PUBACKs of QoS 1 messages leave in one write (:func:`queue_pubacks`)
+        instead of one packet and one ``send`` each. A no-op if the session has ended."""
+        client = self._client
+        if client is None or not self.connected:
+            return
+        pubacks: list[int] = []
+        for mid, qos in deliveries:
+            if qos == 1:
+                pubacks.append(mid)
+            elif qos == 2:  # PUBCOMP, after PUBREL: paho keeps that exchange's state
+                queue_pubacks(client, pubacks)
+                pubacks.clear()
+                client.ack(mid, qos)
+        queue_pubacks(client, pubacks)
 
     @property
     def in_flight(self) -> int:
@@ -546,8 +565,9 @@ class MqttConnection:
         # is the sign to go on: asking the socket (a MSG_PEEK recv per packet) cost 8%
         # of the collector's ingest. A read that handed us nothing (no bytes, a
         # partial packet, a ping response) ends the round: the loop wakes us again
-        # while the kernel holds bytes. Bytes TLS has already decrypted would not
-        # wake it, hence _tls_pending. Bounded, so that other tasks get their turn.
+        # while the kernel holds bytes. Bytes already read (the client's buffer, or
+        # decrypted by TLS) would not wake it, hence _bytes_pending. Bounded, so
+        # that other tasks get their turn.
         for _ in range(_READS_PER_WAKEUP):
             client = self._client
             if client is None:
@@ -555,9 +575,9 @@ class MqttConnection:
             handled = self._handled
             if client.loop_read() != MQTTErrorCode.MQTT_ERR_SUCCESS:
                 return
-            if self._handled == handled and not _tls_pending(client):
+            if self._handled == handled and not _bytes_pending(client):
                 return
-        if self._client is not None and _tls_pending(self._client):
+        if self._client is not None and _bytes_pending(self._client):
             self._loop.call_soon(self._readable)
 
     def _writable(self) -> None:
@@ -599,8 +619,11 @@ class MqttConnection:
 _READS_PER_WAKEUP: Final = 64
 
 
-def _tls_pending(client: paho.Client) -> bool:
-    """Whether TLS holds decrypted bytes that no readiness event will announce."""
+def _bytes_pending(client: pahospeed.BufferedClient) -> bool:
+    """Whether bytes already read from the socket wait, which no readiness event
+    will announce: in the client's buffer, or decrypted by TLS."""
+    if client.buffered:
+        return True
     sock = client.socket()
     return isinstance(sock, ssl.SSLSocket) and sock.pending() > 0
 

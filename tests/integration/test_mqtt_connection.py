@@ -218,3 +218,60 @@ def test_a_queued_burst_over_tls_arrives_whole(pki: Path, tls_broker: Broker, tm
         return got
 
     assert asyncio.run(go()) == list(range(count))
+
+
+@pytest.mark.parametrize("protocol", ["5", "3.1.1"])
+def test_acknowledged_many_at_once_nothing_comes_again(broker: Broker, protocol: str) -> None:
+    """A backlog of QoS 1 and QoS 2 messages, acknowledged as the collector does
+    after a commit: all that arrived since the last round at once (``ack_many``,
+    whose PUBACKs leave in one write). The broker takes every acknowledgement:
+    everything arrives once (a QoS 2 message once its PUBREL is in, so not in
+    order), and the next session gets nothing again."""
+    settings = MqttSettings(host=broker.host, port=broker.port, client_id="batch-rx", protocol=protocol)
+    count = 1000
+
+    async def go() -> tuple[list[int], list[int]]:
+        got: list[int] = []
+        unacked: list[tuple[int, int]] = []
+
+        def flush() -> None:
+            receiver.ack_many(unacked)
+            unacked.clear()
+
+        def deliver(delivery: Delivery) -> None:
+            got.append(int(delivery.payload))
+            if not unacked:
+                asyncio.get_running_loop().call_soon(flush)
+            unacked.append((delivery.mid, delivery.qos))
+
+        receiver = MqttConnection(settings, on_delivery=deliver, session_expiry_s=300)
+        await receiver.connect()
+        await receiver.subscribe("batch/1", 1)
+        await receiver.subscribe("batch/2", 2)
+        await receiver.disconnect()  # the broker queues for the session meanwhile
+        sender = MqttConnection(replace(settings, client_id="batch-tx"))
+        await sender.connect()
+        for window in range(0, count, 10):  # within the broker's receive maximum (20)
+            await asyncio.wait_for(asyncio.gather(*(
+                sender.publish(f"batch/{1 + (i % 7 == 0)}", str(i).encode(), qos=1 + (i % 7 == 0))
+                for i in range(window, window + 10)
+            )), 10)  # fmt: skip
+        await sender.disconnect()
+        receiver = MqttConnection(settings, on_delivery=deliver, session_expiry_s=300, receive_maximum=1000)
+        await receiver.connect()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 20
+        while len(got) < count and loop.time() < deadline:
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.2)  # the last acknowledgements leave
+        await receiver.disconnect()
+        first, got = got, []
+        receiver = MqttConnection(settings, on_delivery=deliver, session_expiry_s=300)
+        await receiver.connect()
+        await asyncio.sleep(1.0)
+        await receiver.disconnect()
+        return first, got
+
+    first, again = asyncio.run(go())
+    assert sorted(first) == list(range(count))
+    assert again == []

@@ -61,11 +61,12 @@ def test_collector_bench_runs_small() -> None:
     import subprocess
 
     out = subprocess.run(
-        [sys.executable, str(BENCH / "collector.py"), "--units", "10", "--per-unit", "5", "--incidents", "3",
-         "--duration", "2"],
+        [sys.executable, str(BENCH / "collector.py"), "--units", "10", "--per-unit", "5", "--rounds", "2",
+         "--incidents", "3", "--duration", "2"],
         capture_output=True, text=True, timeout=120, check=True,
     )  # fmt: skip
-    assert "ratio collector/bare:" in out.stdout and "cold:" in out.stdout, out.stdout + out.stderr
+    assert "round 2: bare" in out.stdout and "ratio collector/bare:" in out.stdout, out.stdout + out.stderr
+    assert "cold:" in out.stdout, out.stdout
     assert ", 0 without an update within 2 s" in out.stdout and "p99" in out.stdout, out.stdout
 
 
@@ -90,3 +91,9 @@ def test_scale_history_queries_run_on_both_layouts(
     out = capsys.readouterr().out
     assert "(864 rows)" in out and out.count("public feed tick (latest_at)") == 2
     assert "day partitions" in out and "one table" in out
+
+
+def test_paho_receive_measures_stock_and_ours(capsys: pytest.CaptureFixture[str]) -> None:
+    assert load("paho_receive").main(["--messages", "3000", "--repeat", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "stock paho:" in out and "+ BufferedClient reads:" in out and "queue_pubacks per 1000:" in out

@@ -30,8 +30,8 @@ class _Acks:
         self.store = store
         self.acked: list[int] = []
 
-    def ack(self, mid: int, qos: int) -> None:
-        self.acked.append(mid)
+    def ack_many(self, deliveries: list[tuple[int, int]]) -> None:
+        self.acked.extend(mid for mid, _qos in deliveries)
 
 
 def test_a_burst_is_one_commit_and_acks_follow_it(tmp_path: Path) -> None:
