@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from common import wire
-from common.wire import DutyStatus, FixTimeBounds, Incident, TopicKind, Topics, UnitState, WireFix
+from common.wire import DutyStatus, FixTimeBounds, Incident, TopicKind, TopicMatch, Topics, UnitState, WireFix
 
 __all__ = [
     "Event",
@@ -119,6 +119,7 @@ _REASONS: Final = (
     (wire.WireError, RejectReason.MALFORMED),
 )
 _MAX_DETAIL: Final = 200
+_MAX_MATCHES: Final = 100_000
 
 
 def _reason(error: wire.WireError) -> RejectReason:
@@ -164,6 +165,8 @@ class Ingest:
         self.topics = topics
         self.bounds = bounds or FixTimeBounds()
         self.stats = IngestStats()
+        # A fleet's topics repeat (a few per unit): each is parsed and checked once.
+        self._matches: dict[str, TopicMatch] = {}
 
     def receive(self, topic: str, payload: bytes, received: float) -> Event:
         """Classify ``topic``, decode ``payload``; never raises on bad input."""
@@ -181,7 +184,12 @@ class Ingest:
         return event
 
     def _decode(self, topic: str, payload: bytes, received: float) -> Event:
-        match = self.topics.match(topic)
+        match = self._matches.get(topic)
+        if match is None:
+            match = self.topics.match(topic)  # raises for a topic of no fleet's contract
+            if len(self._matches) >= _MAX_MATCHES:  # topics come from the broker: bound the memory
+                self._matches.clear()
+            self._matches[topic] = match
         kind, ident = match.kind, match.id
         if kind is TopicKind.POS:
             return self._in_bounds(ident, [wire.decode_fix(payload, unit=ident)], kind, received)
@@ -203,6 +211,8 @@ class Ingest:
     def _in_bounds(self, unit: str, fixes: list[WireFix], kind: TopicKind, received: float) -> FixesReceived:
         """The fixes within the time bounds; raise the first refusal if none is."""
         kept, refused = self.bounds.partition(fixes, received)
+        if not refused:
+            return FixesReceived(unit, tuple(kept), kind, received)
         for _fix, error in refused:
             self.stats.refused_fixes[_reason(error)] += 1
         if not kept:

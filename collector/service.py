@@ -79,6 +79,9 @@ log = logging.getLogger("collector")
 
 STATS_EVERY_S = 60.0
 DEAD_LETTER_REPLAY_S = 10.0  # how soon a replay asked for on the command line happens
+# The learner's factors move over minutes; its cost is mostly per unit and per call
+# (numpy, geodesics), so a lesson every few seconds costs a fraction of one a second.
+TEACH_EVERY_S = 5.0
 
 
 def _one_line(exc: BaseException) -> str:
@@ -158,7 +161,7 @@ class CollectorService:
             Periodic("retention", config.store.prune_every_s, self._prune, first_after_s=5.0),
             Periodic("stats", STATS_EVERY_S, self._log_stats, first_after_s=STATS_EVERY_S),
             Periodic("dead-letters", DEAD_LETTER_REPLAY_S, self._replay_dead_letters, first_after_s=1.0),
-            Periodic("learn", 1.0, self._teach, first_after_s=1.0),
+            Periodic("learn", TEACH_EVERY_S, self._teach, first_after_s=TEACH_EVERY_S),
         ]
         self._store: CollectorStore | None = None
         self.public_feed: PublicPublisher | None = None
@@ -285,8 +288,12 @@ class CollectorService:
             self._log_rejection(event.reason, event.topic, event.detail, now)
 
     def _learn(self, unit: str, fixes: tuple[WireFix, ...]) -> list[Arrival]:
-        """New fixes may complete arrivals (at once), and are kept for the learner (once a
-        second, off the ingest path: :meth:`_teach`)."""
+        """New fixes may complete arrivals (at once), and are kept for the learner (every
+        TEACH_EVERY_S, off the ingest path: :meth:`_teach`)."""
+        if len(fixes) == 1:  # a live position: most messages
+            fix = fixes[0].fix
+            self._to_learn.setdefault(unit, []).append(fix)
+            return self.arrivals.position(unit, fix)
         if not fixes:
             return []
         ordered = sorted((f.fix for f in fixes), key=lambda f: f.time)
@@ -294,7 +301,7 @@ class CollectorService:
         return [arrival for fix in ordered for arrival in self.arrivals.position(unit, fix)]
 
     async def _teach(self, _now: float) -> None:
-        """The fixes of the last second to the learner, one batch per unit."""
+        """The fixes since the last lesson to the learner, one batch per unit."""
         batches, self._to_learn = self._to_learn, {}
         for unit, fixes in batches.items():
             fixes.sort(key=lambda f: f.time)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any, Final
 
 from common.errors import ActiveCallsError
@@ -56,6 +56,7 @@ def parse_time(text: str) -> dt.datetime:
 
 
 _ZERO: Final = dt.timedelta(0)
+_DEFAULT_MODE: Final = 2  # a fix that does not say: 2D
 _REAL: Final = (float, int)
 _RANGES: Final = (
     ("lat", -90.0, 90.0),
@@ -89,7 +90,7 @@ class Fix:
     alt: float | None = None  # metres above mean sea level
     speed: float | None = None  # metres per second over ground
     track: float | None = None  # degrees true, [0, 360)
-    mode: int = 2  # 2 = 2D, 3 = 3D
+    mode: int = _DEFAULT_MODE  # 2 = 2D, 3 = 3D
     hdop: float | None = None
     sats: int | None = None  # satellites used
 
@@ -168,8 +169,10 @@ class Fix:
             lat, lon = obj["lat"], obj["lon"]
         except KeyError as exc:
             raise InvalidFixError(f"fix lacks {exc.args[0]!r}") from None
-        kwargs = {name: obj[name] for name in _OPTIONAL if name in obj and obj[name] is not None}
-        return cls(time, lat, lon, **kwargs)
+        get = obj.get
+        mode = get("mode")  # the one optional field whose default is not None
+        return cls(time, lat, lon, alt=get("alt"), speed=get("speed"), track=get("track"),
+                   mode=_DEFAULT_MODE if mode is None else mode, hdop=get("hdop"), sats=get("sats"))  # fmt: skip
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Fix:
@@ -179,6 +182,3 @@ class Fix:
             if isinstance(exc, InvalidFixError):
                 raise
             raise InvalidFixError(f"not JSON: {exc}") from None
-
-
-_OPTIONAL: Final = tuple(f.name for f in fields(Fix) if f.name not in ("time", "lat", "lon"))
