@@ -20,7 +20,6 @@ import argparse
 import datetime as dt
 import socket
 import statistics
-import struct
 import sys
 import threading
 import time
@@ -31,12 +30,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import paho.mqtt.client as paho
 from paho.mqtt import _packet
-from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from common import pahospeed
 from common.fix import Fix
 from common.wire import Topics, WireFix, encode_fix
+from tests.mqttkit import connected_pair, publish
 
 ACK_BATCH = 1000
 
@@ -46,28 +46,13 @@ def stream(count: int) -> bytes:
     fix = Fix(dt.datetime(2026, 12, 5, 12, tzinfo=dt.UTC), 53.2, -1.5, 90.0, 12.5, 180.0, 3, 0.9, 9)
     topic = Topics("bench").pos("SIM-0001").encode()
     payload = encode_fix(WireFix("SIM-0001", 5, fix))
-    packets = []
-    for i in range(count):
-        body = struct.pack("!H", len(topic)) + topic + struct.pack("!H", i % 65535 + 1) + b"\x00" + payload
-        length, remaining = bytearray(), len(body)
-        while True:
-            remaining, digit = divmod(remaining, 128)
-            length.append(digit | (0x80 if remaining else 0))
-            if not remaining:
-                break
-        packets.append(b"\x32" + bytes(length) + body)
-    return b"".join(packets)
+    none = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+    return b"".join(publish(topic, payload, i % 65535 + 1, none) for i in range(count))
 
 
 def connected(cls: type[paho.Client]) -> tuple[paho.Client, socket.socket]:
-    ours, theirs = socket.socketpair()
-    for s in (ours, theirs):
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 8 << 20)
-    ours.setblocking(False)
-    client = cls(CallbackAPIVersion.VERSION2, client_id="bench", protocol=paho.MQTTv5, manual_ack=True)
-    client._sock = ours  # type: ignore[attr-defined]
-    return client, theirs
+    # Kernel buffers that hold the whole stream: the writer thread never waits on the reader.
+    return connected_pair(cls, manual_ack=True, buffer_size=8 << 20)
 
 
 def receive(cls: type[paho.Client], data: bytes, count: int) -> float:

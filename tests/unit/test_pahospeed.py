@@ -5,7 +5,6 @@ internal it relies on is gone or behaves otherwise."""
 from __future__ import annotations
 
 import select
-import socket
 import struct
 from collections.abc import Iterator
 
@@ -14,13 +13,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from paho.mqtt import _packet
-from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.exception import MQTTException
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from common import pahospeed
 from common.pahospeed import BufferedClient, LeanProperties, queue_pubacks
+from tests.mqttkit import connected_pair, publish
 
 text = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=12)
 
@@ -84,30 +83,6 @@ def test_install_has_paho_decode_with_lean_properties() -> None:
     peer.sendall(publish(b"ac/x", b"{}", 7, Properties(PacketTypes.PUBLISH)))
     drain(client)
     assert len(got) == 1 and type(got[0].properties) is LeanProperties
-
-
-def connected_pair(cls: type[paho.Client], *, manual_ack: bool = False) -> tuple[paho.Client, socket.socket]:
-    """A client whose socket is one end of a pair (the other end plays the broker)."""
-    ours, theirs = socket.socketpair()
-    ours.setblocking(False)
-    client = cls(CallbackAPIVersion.VERSION2, client_id="t", protocol=paho.MQTTv5, manual_ack=manual_ack)
-    client._sock = ours  # type: ignore[attr-defined]
-    return client, theirs
-
-
-def varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        n, digit = divmod(n, 128)
-        out.append(digit | (128 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def publish(topic: bytes, payload: bytes, mid: int, properties: Properties) -> bytes:
-    """An MQTT 5 QoS 1 PUBLISH as a broker sends it."""
-    body = struct.pack("!H", len(topic)) + topic + struct.pack("!H", mid) + properties.pack() + payload
-    return bytes([0x32]) + varint(len(body)) + body
 
 
 def drain(client: paho.Client) -> None:
