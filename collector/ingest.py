@@ -207,17 +207,16 @@ class Ingest:
             return IncidentReceived(wire.decode_incident(payload, incident_id=ident), received)
         return Ignored(topic, kind)  # DIAG, and ETA (our own output)
 
-
     def _in_bounds(self, unit: str, fixes: list[WireFix], kind: TopicKind, received: float) -> FixesReceived:
         """The fixes within the time bounds; raise the first refusal if none is."""
         kept, refused = self.bounds.partition(fixes, received)
-        if not refused:
-            return FixesReceived(unit, tuple(kept), kind, received)
-        for _fix, error in refused:
-            self.stats.refused_fixes[_reason(error)] += 1
-        if not kept:
-            raise refused[0][1]
-        why = tuple((_reason(error), str(error)[:_MAX_DETAIL]) for _fix, error in refused)
+        why: tuple[tuple[RejectReason, str], ...] = ()
+        if refused:  # rare: the common case skips building the reasons
+            for _fix, error in refused:
+                self.stats.refused_fixes[_reason(error)] += 1
+            if not kept:
+                raise refused[0][1]
+            why = tuple((_reason(error), str(error)[:_MAX_DETAIL]) for _fix, error in refused)
         return FixesReceived(unit, tuple(kept), kind, received, why)
 
 
