@@ -42,7 +42,6 @@ from paho.mqtt.reasoncodes import ReasonCode
 from common import pahospeed
 from common.backoff import Backoff
 from common.errors import ActiveCallsError
-from common.pahospeed import queue_pubacks
 from common.secrets import check_private, read_password
 from common.tomlconfig import ConfigError, Table
 
@@ -473,7 +472,7 @@ class MqttConnection:
 
     def ack_many(self, deliveries: Iterable[tuple[int, int]]) -> None:
         """Acknowledge many messages, given as (mid, qos), in the order given: the
-        PUBACKs of QoS 1 messages leave in one write (:func:`queue_pubacks`)
+        PUBACKs of QoS 1 messages leave in one write (:func:`pahospeed.queue_pubacks`)
         instead of one packet and one ``send`` each. A no-op if the session has ended."""
         client = self._client
         if client is None or not self.connected:
@@ -483,10 +482,10 @@ class MqttConnection:
             if qos == 1:
                 pubacks.append(mid)
             elif qos == 2:  # PUBCOMP, after PUBREL: paho keeps that exchange's state
-                queue_pubacks(client, pubacks)
+                pahospeed.queue_pubacks(client, pubacks)
                 pubacks.clear()
                 client.ack(mid, qos)
-        queue_pubacks(client, pubacks)
+        pahospeed.queue_pubacks(client, pubacks)
 
     @property
     def in_flight(self) -> int:
